@@ -1,0 +1,46 @@
+"""The objects every entry point needs (catalog, embedder, vector store), built once from settings.
+
+CLI commands, the webhook receiver and sensors use a :class:`Runtime`; Dagster assets get the same objects
+through resources (``resources/``), which build a Runtime from their ``EnvVar``-backed config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+from sqlalchemy.orm import Session
+
+from lightfast_pipeline.catalog.db import migrate, session_scope
+from lightfast_pipeline.embedders.base import Embedder
+from lightfast_pipeline.settings import Settings, ensure_home, load_settings
+from lightfast_pipeline.vectorstores.base import VectorStore
+
+
+class Runtime:
+    """Lazily built services of one process."""
+
+    def __init__(self, settings: Settings | None = None, *, migrate_catalog: bool = True) -> None:
+        self.settings = settings or load_settings()
+        ensure_home(self.settings)
+        if migrate_catalog:
+            migrate(self.settings.database_url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A catalog session, committed on success."""
+        with session_scope(self.settings.database_url) as session:
+            yield session
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from lightfast_pipeline.embedders.factory import build_embedder
+
+        return build_embedder(self.settings.embedder, self.settings.embedding_model)
+
+    @cached_property
+    def vector_store(self) -> VectorStore:
+        from lightfast_pipeline.vectorstores.factory import build_vector_store
+
+        return build_vector_store(self.settings)

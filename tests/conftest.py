@@ -1,0 +1,33 @@
+"""Shared fixtures: every test gets its own LIGHTFAST_HOME, catalog and Dagster instance directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lightfast_pipeline.settings import Settings, load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = PROJECT_ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+TEST_EMBEDDER = "tests.support.embedders:HashingEmbedder"
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture
+def lightfast_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point LIGHTFAST_HOME, DAGSTER_HOME and the catalog at a temporary directory; use the test embedder."""
+    home = tmp_path / "lightfast"
+    monkeypatch.setenv("LIGHTFAST_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    monkeypatch.delenv("LIGHTFAST_DATABASE_URL", raising=False)
+    monkeypatch.delenv("LIGHTFAST_LANCEDB_URI", raising=False)
+    monkeypatch.setenv("LIGHTFAST_EMBEDDER", TEST_EMBEDDER)
+    monkeypatch.setenv("LIGHTFAST_USER", "tester")
+    # Run subprocesses (daemon-launched runs) must import tests.support too.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))
+    (home / "dagster").mkdir(parents=True)
+    return load_settings()
