@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 
+from dagster import DagsterInstance
 from sqlalchemy.orm import Session
 
 from lightfast_pipeline.catalog.db import migrate, session_scope
@@ -21,11 +22,23 @@ from lightfast_pipeline.vectorstores.base import VectorStore
 class Runtime:
     """Lazily built services of one process."""
 
-    def __init__(self, settings: Settings | None = None, *, migrate_catalog: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        vector_store: VectorStore | None = None,
+        instance: DagsterInstance | None = None,
+        migrate_catalog: bool = True,
+    ) -> None:
         self.settings = settings or load_settings()
         ensure_home(self.settings)
         if migrate_catalog:
             migrate(self.settings.database_url)
+        # Injected services (from Dagster resources) take precedence over the ones built from settings.
+        for name, value in (("embedder", embedder), ("vector_store", vector_store), ("instance", instance)):
+            if value is not None:
+                self.__dict__[name] = value
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -44,3 +57,8 @@ class Runtime:
         from lightfast_pipeline.vectorstores.factory import build_vector_store
 
         return build_vector_store(self.settings)
+
+    @cached_property
+    def instance(self) -> DagsterInstance:
+        """The Dagster instance in ``$DAGSTER_HOME`` (run history = jobs record)."""
+        return DagsterInstance.get()

@@ -59,4 +59,66 @@ def ensure_home(settings: Settings) -> None:
     """Create the state directories and point Dagster at its instance directory."""
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_config = settings.dagster_home / "dagster.yaml"
+    if not instance_config.exists():
+        # Embedded default: SQLite run storage in DAGSTER_HOME, default run launcher. deploy/ holds production.
+        instance_config.write_text("telemetry:\n  enabled: false\n")
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+
+
+@dataclass(frozen=True)
+class CohereSettings:
+    """Cohere credentials and model (the key is kept out of ``repr``)."""
+
+    api_key: str | None = field(repr=False)
+    base_url: str | None
+    model: str
+
+
+def load_cohere_settings() -> CohereSettings:
+    """``COHERE_API_KEY``, ``COHERE_BASE_URL`` and ``LIGHTFAST_COHERE_MODEL`` (default embed-english-v3.0)."""
+    return CohereSettings(
+        api_key=_env("COHERE_API_KEY"),
+        base_url=_env("COHERE_BASE_URL"),
+        model=_env("LIGHTFAST_COHERE_MODEL", "embed-english-v3.0"),
+    )
+
+
+@dataclass(frozen=True)
+class PineconeSettings:
+    """Pinecone credentials and the data-plane host of the index (the key is kept out of ``repr``)."""
+
+    api_key: str | None = field(repr=False)
+    index_host: str | None
+
+
+def load_pinecone_settings() -> PineconeSettings:
+    """``PINECONE_API_KEY`` and ``PINECONE_INDEX_HOST``."""
+    return PineconeSettings(api_key=_env("PINECONE_API_KEY"), index_host=_env("PINECONE_INDEX_HOST"))
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    """GitHub App credentials, webhook secrets and API base URL (secrets are kept out of ``repr``)."""
+
+    app_id: str | None
+    private_key: str | None = field(repr=False)
+    private_key_path: str | None
+    webhook_secrets: tuple[str, ...] = field(repr=False)
+    api_url: str
+    rate_limit_max_wait: float
+
+
+def load_github_settings() -> GitHubSettings:
+    """``GITHUB_APP_ID``, ``GITHUB_APP_PRIVATE_KEY`` or ``GITHUB_APP_PRIVATE_KEY_PATH``, ``GITHUB_WEBHOOK_SECRET``
+    (+ ``GITHUB_WEBHOOK_SECRET_PREVIOUS`` during rotation), ``GITHUB_API_URL`` (GitHub Enterprise: .../api/v3)
+    and ``LIGHTFAST_GITHUB_RATE_LIMIT_MAX_WAIT`` (seconds a rate-limited call may wait, default 60)."""
+    secrets = tuple(s for s in (_env("GITHUB_WEBHOOK_SECRET"), _env("GITHUB_WEBHOOK_SECRET_PREVIOUS")) if s)
+    return GitHubSettings(
+        app_id=_env("GITHUB_APP_ID"),
+        private_key=_env("GITHUB_APP_PRIVATE_KEY"),
+        private_key_path=_env("GITHUB_APP_PRIVATE_KEY_PATH"),
+        webhook_secrets=secrets,
+        api_url=(_env("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+        rate_limit_max_wait=float(_env("LIGHTFAST_GITHUB_RATE_LIMIT_MAX_WAIT", "60") or 60),
+    )

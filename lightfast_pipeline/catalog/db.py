@@ -46,13 +46,19 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+_MIGRATED: set[str] = set()
+
+
 def migrate(url: str) -> None:
-    """Bring the catalog schema to the newest migration (idempotent)."""
+    """Bring the catalog schema to the newest migration (idempotent; once per process and URL)."""
+    if url in _MIGRATED:
+        return
     engine = get_engine(url)
     with engine.begin() as connection:
         config = alembic_config(url)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    _MIGRATED.add(url)
 
 
 def is_migrated(url: str) -> bool:

@@ -260,15 +260,18 @@ class SkippedEntry(Base):
 
 
 class IngestJournal(Base):
-    """Vector ids a run is about to write or delete; cleared when the run commits. Repairs crashes."""
+    """Vector ids (by namespace) a run is about to write or delete; cleared after the commit point.
+
+    A run that dies between its store writes and its catalog commit leaves this row behind; the next run
+    deletes every journaled id the ledger does not own.
+    """
 
     __tablename__ = "ingest_journal"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
     run_id: Mapped[str | None] = mapped_column(String(64))
-    vector_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    vector_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # namespace -> [vector id]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

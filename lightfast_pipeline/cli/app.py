@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import typer
 
+from lightfast_pipeline.cli import dev, ingest, jobs, repo, search, webhooks, workspace
+
 app = typer.Typer(
     name="lightfast",
     help="Keep an organisation's documentation searchable and its ingestion observable.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(workspace.app, name="workspace")
+app.add_typer(repo.app, name="repo")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(webhooks.app, name="webhooks")
+app.command("ingest")(ingest.ingest)
+app.command("search")(search.search_command)
+app.command("dev")(dev.dev)
 
 
 def main() -> None:

@@ -241,14 +241,12 @@ def upgrade() -> None:
         "ingest_journal",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("repository_id", sa.Integer(), nullable=False),
-        sa.Column("store_id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.String(length=64), nullable=True),
         sa.Column("vector_ids", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["repository_id"], ["repositories.id"], name=op.f("fk_ingest_journal_repository_id_repositories")
         ),
-        sa.ForeignKeyConstraint(["store_id"], ["stores.id"], name=op.f("fk_ingest_journal_store_id_stores")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_journal")),
     )
     with op.batch_alter_table("ingest_journal", schema=None) as batch_op:

@@ -1,0 +1,174 @@
+"""Ingestion assets, partitioned per repository: documents → chunks → embeddings.
+
+Each body is thin: the work lives in ``lightfast_pipeline.ingestion`` (plain Python over the catalog, the
+source, the embedder and the store). A run from the Dagster UI and ``lightfast ingest`` are the same job.
+"""
+
+
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    asset,
+    define_asset_job,
+    in_process_executor,
+)
+
+from lightfast_pipeline import tags
+from lightfast_pipeline.ingestion.chunk import chunk_documents
+from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_ingestion, end_ingestion
+from lightfast_pipeline.ingestion.read import ConfigInvalid, read_documents
+from lightfast_pipeline.ingestion.stages import ChunksStage, DocumentsStage
+from lightfast_pipeline.ingestion.write import write_index
+from lightfast_pipeline.partitions import repositories_partitions
+from lightfast_pipeline.resources.lightfast import (
+    CatalogResource,
+    EmbedderResource,
+    VectorStoreResource,
+    runtime_from_resources,
+)
+from lightfast_pipeline.sources.factory import source_for
+
+GROUP = "ingestion"
+
+
+class IngestConfig(Config):
+    """``full``: re-read and re-chunk every file (vectors are still reused by content hash)."""
+
+    full: bool = False
+
+
+def _runtime(context: AssetExecutionContext, catalog, embedder, vector_store):
+    return runtime_from_resources(catalog, embedder, vector_store, context.instance)
+
+
+def _run_is_alive(context: AssetExecutionContext):
+    def alive(run_id: str) -> bool:
+        run = context.instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
+
+    return alive
+
+
+def _abort(runtime, stage_or_id, run_id: str) -> None:
+    repository_id = stage_or_id if isinstance(stage_or_id, int) else stage_or_id.repository_id
+    end_ingestion(runtime, repository_id, run_id, None)
+
+
+@asset(partitions_def=repositories_partitions, group_name=GROUP, kinds={"python", "git"})
+def documents(
+    context: AssetExecutionContext,
+    config: IngestConfig,
+    catalog: CatalogResource,
+    embedder: EmbedderResource,
+    vector_store: VectorStoreResource,
+) -> Output[DocumentsStage]:
+    """The repository's documents at its branch head, planned against the catalog (only changed blobs read)."""
+    runtime = _runtime(context, catalog, embedder, vector_store)
+    full = config.full or context.run.tags.get(tags.FULL_REINDEX) == "true"
+    user = context.run.tags.get(tags.USER, "system")
+    try:
+        repository_id = begin_ingestion(
+            runtime,
+            context.partition_key,
+            context.run_id,
+            _run_is_alive(context),
+            on_wait=lambda holder: context.log.info(f"waiting for run {holder} to finish this repository"),
+        )
+    except RepositoryUnavailable as error:
+        raise Failure(description=str(error)) from error
+    try:
+        with runtime.session() as session:
+            from lightfast_pipeline.catalog.models import Repository
+
+            source = source_for(session.get(Repository, repository_id), runtime.settings)
+        stage = read_documents(runtime, repository_id, source, run_id=context.run_id, full=full, actor=user)
+    except ConfigInvalid as error:
+        _abort(runtime, repository_id, context.run_id)
+        raise Failure(description=f"invalid lightfast.yml, nothing changed: {error}") from error
+    except BaseException:
+        _abort(runtime, repository_id, context.run_id)
+        raise
+    return Output(
+        stage,
+        metadata={
+            "commit": MetadataValue.text(stage.commit or ""),
+            "files_to_index": len(stage.changed),
+            "files_renamed": len(stage.renamed),
+            "blobs_read": stage.blobs_read,
+            "api_calls": stage.api_calls,
+            "seconds_read": round(stage.seconds.get("plan", 0) + stage.seconds.get("read", 0), 3),
+        },
+    )
+
+
+@asset(partitions_def=repositories_partitions, group_name=GROUP, kinds={"python"})
+def chunks(
+    context: AssetExecutionContext,
+    documents: DocumentsStage,
+    catalog: CatalogResource,
+    embedder: EmbedderResource,
+    vector_store: VectorStoreResource,
+) -> Output[ChunksStage]:
+    """Structure-aware chunks of changed documents, each marked keep / reuse / embed / delete."""
+    runtime = _runtime(context, catalog, embedder, vector_store)
+    try:
+        stage = chunk_documents(runtime, documents)
+    except BaseException:
+        _abort(runtime, documents, context.run_id)
+        raise
+    return Output(
+        stage,
+        metadata={
+            "chunks_to_embed": sum(len(plan.embed) for plan in stage.plans),
+            "chunks_to_reuse": sum(len(plan.reuse) for plan in stage.plans),
+            "chunks_kept": sum(len(plan.keep) for plan in stage.plans),
+            "chunks_to_delete": len(stage.dead),
+            "seconds_chunk": round(stage.seconds, 3),
+        },
+    )
+
+
+@asset(partitions_def=repositories_partitions, group_name=GROUP, kinds={"python", "lancedb"})
+def embeddings(
+    context: AssetExecutionContext,
+    chunks: ChunksStage,
+    catalog: CatalogResource,
+    embedder: EmbedderResource,
+    vector_store: VectorStoreResource,
+) -> MaterializeResult:
+    """Vectors in the workspace's store, equal to the chunk ledger once this step commits."""
+    runtime = _runtime(context, catalog, embedder, vector_store)
+    try:
+        report = write_index(
+            runtime, chunks, progress=lambda done, total: context.log.debug(f"embedded {done}/{total} chunks")
+        )
+    except BaseException:
+        _abort(runtime, chunks.documents, context.run_id)
+        raise
+    end_ingestion(runtime, chunks.documents.repository_id, context.run_id, report)
+    return MaterializeResult(
+        metadata={
+            "commit": MetadataValue.text(report.commit or ""),
+            **{f"documents_{key}": value for key, value in report.documents.items()},
+            **{f"chunks_{key}": value for key, value in report.chunks.items()},
+            **{f"seconds_{key}": round(value, 3) for key, value in report.seconds.items()},
+            "report": MetadataValue.json(
+                {"commit": report.commit, "documents": report.documents, "chunks": report.chunks, "skipped": report.skipped}
+            ),
+        }
+    )
+
+
+ingestion_assets = [documents, chunks, embeddings]
+
+ingest_repository_job = define_asset_job(
+    "ingest_repository",
+    selection=ingestion_assets,
+    partitions_def=repositories_partitions,
+    executor_def=in_process_executor,
+    description="Ingest one repository: diff its tree, read changed files, chunk, embed what is new, write.",
+)

@@ -1,0 +1,59 @@
+"""Start and end of an ingestion run: lease, crash repair, repository status, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from lightfast_pipeline.catalog.models import ConfigStatus, Repository
+from lightfast_pipeline.ingestion.lease import acquire_lease, release_lease
+from lightfast_pipeline.ingestion.repair import repair_from_journal
+from lightfast_pipeline.ingestion.stages import IngestReport
+from lightfast_pipeline.metrics.record import record_metric
+from lightfast_pipeline.runtime import Runtime
+
+
+class RepositoryUnavailable(Exception):
+    """The repository is not in a state that allows syncing (disconnected, archived, suspended)."""
+
+
+def begin_ingestion(
+    runtime: Runtime,
+    repository_uid: str,
+    run_id: str,
+    is_alive: Callable[[str], bool],
+    on_wait: Callable[[str], None] | None = None,
+) -> int:
+    """Take the repository's lease and repair what a crashed run left; returns the repository id."""
+    with runtime.session() as session:
+        repository = session.scalar(select(Repository).where(Repository.uid == repository_uid))
+        if repository is None or not repository.active:
+            raise RepositoryUnavailable(f"repository {repository_uid} is not connected")
+        if repository.archived:
+            raise RepositoryUnavailable(f"{repository.full_name} is archived: syncs are stopped, the index is kept")
+        if repository.suspended:
+            raise RepositoryUnavailable(f"{repository.full_name} is suspended: syncs are paused")
+        repository_id = repository.id
+    acquire_lease(runtime, repository_id, run_id, is_alive, on_wait=on_wait)
+    repair_from_journal(runtime, repository_id)
+    return repository_id
+
+
+def end_ingestion(runtime: Runtime, repository_id: int, run_id: str, report: IngestReport | None) -> None:
+    """Release the lease; on success record the run's metrics, on failure restore the status."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        if repository.config_status == ConfigStatus.INGESTING:
+            repository.config_status = ConfigStatus.CONFIGURED.value
+        if report is not None:
+            scope = {"workspace_id": repository.workspace_id, "repository_id": repository.id, "tags": {"run_id": run_id}}
+            changed = report.documents["added"] + report.documents["modified"]
+            record_metric(session, "documents_indexed", changed, **scope)
+            record_metric(session, "chunks_embedded", report.chunks["embedded"], **scope)
+            if report.api_calls:
+                record_metric(
+                    session, "api_calls", report.api_calls, **{**scope, "tags": {"run_id": run_id, "provider": "github"}}
+                )
+    release_lease(runtime, repository_id, run_id)

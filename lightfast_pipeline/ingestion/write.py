@@ -1,0 +1,242 @@
+"""Stage 3: embed what is new, then the commit point (journal → upsert → catalog → delete → clear journal)."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Callable
+
+from sqlalchemy import delete, select, update
+
+from lightfast_pipeline.catalog.models import (
+    Chunk,
+    ConfigStatus,
+    Document,
+    IngestJournal,
+    Repository,
+    SkippedEntry,
+    Store,
+    utcnow,
+)
+from lightfast_pipeline.ingestion.stages import ChunksStage, IngestReport
+from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.stores import delete_vectors
+from lightfast_pipeline.vectorstores.base import VectorRecord
+
+EMBED_BATCH = 64
+FETCH_BATCH = 500
+FOLDER_INDEXES = ("README.md", "readme.md", "index.md", "_index.md")
+
+Progress = Callable[[int, int], None]
+
+
+def _vectors_for(runtime: Runtime, stage: ChunksStage, namespace: str, progress: Progress | None):
+    """Vectors of every id that needs writing; returns (records, embedded count, reused count)."""
+    texts: dict[str, str] = {}
+    wanted: list[tuple[str, str, str]] = []  # (vector id, content hash, document uid)
+    copies: list[tuple[str, str, str]] = []  # (vector id, source id, document uid)
+    for plan in stage.plans:
+        by_id = dict(zip(plan.vector_ids, plan.drafts, strict=True))
+        for vector_id in plan.embed:
+            draft = by_id[vector_id]
+            texts.setdefault(draft.content_hash, draft.text)
+            wanted.append((vector_id, draft.content_hash, plan.document.uid))
+        copies.extend((new_id, source_id, plan.document.uid) for new_id, source_id in plan.reuse)
+    # Content that appears in several new places is sent to the model once.
+    order = list(texts)
+    vectors: dict[str, list[float]] = {}
+    for start in range(0, len(order), EMBED_BATCH):
+        batch = order[start : start + EMBED_BATCH]
+        for content_hash, vector in zip(batch, runtime.embedder.embed_documents([texts[h] for h in batch]), strict=True):
+            vectors[content_hash] = list(vector)
+        if progress is not None:
+            progress(min(start + EMBED_BATCH, len(order)), len(order))
+    source_ids = sorted({source_id for _new, source_id, _doc in copies})
+    fetched: dict[str, list[float]] = {}
+    for start in range(0, len(source_ids), FETCH_BATCH):
+        fetched.update(runtime.vector_store.fetch(namespace, source_ids[start : start + FETCH_BATCH]))
+    repository = stage.documents.repository_uid
+    records = [
+        VectorRecord(vector_id, vectors[content_hash], {"repository": repository, "document": doc_uid})
+        for vector_id, content_hash, doc_uid in wanted
+    ]
+    missing = [source_id for source_id in source_ids if source_id not in fetched]
+    if missing:
+        raise RuntimeError(
+            f"{len(missing)} vectors listed in the ledger are missing from the store (e.g. {missing[0]}); "
+            "run `lightfast ingest --full` after `lightfast repo verify` to rebuild them"
+        )
+    records.extend(
+        VectorRecord(new_id, fetched[source_id], {"repository": repository, "document": doc_uid})
+        for new_id, source_id, doc_uid in copies
+    )
+    return records, len(order), len(wanted) - len(order) + len(copies)
+
+
+def _parents(paths: dict[int, str]) -> dict[int, int | None]:
+    """Each document's parent: the README/index document of the nearest enclosing folder."""
+    by_path = {path: doc_id for doc_id, path in paths.items()}
+    parents: dict[int, int | None] = {}
+    for doc_id, path in paths.items():
+        folder = posixpath.dirname(path)
+        is_index = posixpath.basename(path) in FOLDER_INDEXES
+        if is_index:
+            folder = posixpath.dirname(folder) if folder else None
+        parent = None
+        while folder is not None and parent is None:
+            parent = next((by_path[f] for f in (posixpath.join(folder, n) for n in FOLDER_INDEXES) if f in by_path), None)
+            folder = posixpath.dirname(folder) if folder else None
+        parents[doc_id] = parent if parent != doc_id else None
+    return parents
+
+
+def _commit_catalog(runtime: Runtime, stage: ChunksStage, dead: list[str]) -> None:
+    """One transaction: ledger, documents, skipped entries and repository counters move together."""
+    documents = stage.documents
+    now = utcnow()
+    with runtime.session() as session:
+        if dead:
+            for start in range(0, len(dead), FETCH_BATCH):
+                session.execute(delete(Chunk).where(Chunk.vector_id.in_(dead[start : start + FETCH_BATCH])))
+        if documents.deleted_uids:
+            session.execute(delete(Document).where(Document.uid.in_(documents.deleted_uids)))
+        for rename in documents.renamed:
+            session.execute(
+                update(Document).where(Document.uid == rename.uid).values(path=rename.new_path, commit=documents.commit)
+            )
+        for plan in stage.plans:
+            parsed = plan.document
+            row = session.scalar(select(Document).where(Document.uid == parsed.uid))
+            if row is None:
+                row = Document(uid=parsed.uid, store_id=documents.store_id, repository_id=documents.repository_id)
+                session.add(row)
+            row.path = parsed.path
+            row.blob_id = parsed.blob_id
+            row.content_hash = parsed.content_hash
+            row.config_hash = documents.config_hash
+            row.title = parsed.title
+            row.frontmatter = parsed.frontmatter
+            row.relationships = parsed.relationships
+            row.size_bytes = parsed.size
+            row.chunk_count = len(plan.drafts)
+            row.commit = documents.commit
+            row.indexed_at = now
+            session.flush()
+            kept = set(plan.keep)
+            for index, (vector_id, draft) in enumerate(zip(plan.vector_ids, plan.drafts, strict=True)):
+                if vector_id in kept:
+                    session.execute(
+                        update(Chunk)
+                        .where(Chunk.vector_id == vector_id)
+                        .values(chunk_index=index, heading_path=draft.heading_path)
+                    )
+                    continue
+                session.add(
+                    Chunk(
+                        vector_id=vector_id,
+                        document_id=row.id,
+                        store_id=documents.store_id,
+                        repository_id=documents.repository_id,
+                        chunk_index=index,
+                        content_hash=draft.content_hash,
+                        heading_path=draft.heading_path,
+                        token_count=draft.token_count,
+                        text=draft.text,
+                    )
+                )
+        session.execute(delete(SkippedEntry).where(SkippedEntry.repository_id == documents.repository_id))
+        session.add_all(
+            SkippedEntry(repository_id=documents.repository_id, path=path, blob_id=blob_id, reason=reason)
+            for path, (blob_id, reason) in documents.skipped.items()
+        )
+        session.flush()
+        rows = session.execute(
+            select(Document.id, Document.path, Document.parent_document_id).where(
+                Document.repository_id == documents.repository_id
+            )
+        ).all()
+        paths = {doc_id: path for doc_id, path, _parent in rows}
+        current = {doc_id: parent for doc_id, _path, parent in rows}
+        for doc_id, parent in _parents(paths).items():
+            if current.get(doc_id) != parent:
+                session.execute(update(Document).where(Document.id == doc_id).values(parent_document_id=parent))
+        repository = session.get(Repository, documents.repository_id)
+        assert repository is not None
+        repository.document_count = len(paths)
+        repository.chunk_count = session.query(Chunk).filter(Chunk.repository_id == repository.id).count()
+        repository.last_ingested_commit = documents.commit
+        repository.last_ingested_at = now
+        repository.last_synced_at = now
+        repository.store_id = documents.store_id
+        if repository.config_status == ConfigStatus.INGESTING:
+            repository.config_status = ConfigStatus.CONFIGURED.value
+
+
+def write_index(runtime: Runtime, stage: ChunksStage, *, progress: Progress | None = None) -> IngestReport:
+    """Embed and write; a crash at any point leaves a state the next run repairs from the journal."""
+    documents = stage.documents
+    started = time.perf_counter()
+    namespace = None
+    records: list[VectorRecord] = []
+    embedded = reused = 0
+    with runtime.session() as session:
+        if documents.store_id is not None:
+            store = session.get(Store, documents.store_id)
+            assert store is not None
+            namespace = store.namespace
+            runtime.vector_store.ensure_namespace(namespace, store.embedding_dimension)
+        dead_namespaces = dict(
+            session.execute(
+                select(Chunk.vector_id, Store.namespace).join(Store, Store.id == Chunk.store_id).where(
+                    Chunk.vector_id.in_(stage.dead)
+                )
+            ).all()
+        ) if stage.dead else {}
+    if namespace is not None:
+        records, embedded, reused = _vectors_for(runtime, stage, namespace, progress)
+    embedded_at = time.perf_counter()
+    dead = list(dict.fromkeys(stage.dead))
+    by_namespace: dict[str, list[str]] = {}
+    for vector_id in dead:
+        by_namespace.setdefault(dead_namespaces.get(vector_id) or namespace or "", []).append(vector_id)
+    journal_id = None
+    if records or dead:
+        planned = {name: list(ids) for name, ids in by_namespace.items() if name}
+        if namespace is not None and records:
+            planned.setdefault(namespace, []).extend(record.id for record in records)
+        with runtime.session() as session:
+            journal = IngestJournal(repository_id=documents.repository_id, run_id=documents.run_id, vector_ids=planned)
+            session.add(journal)
+            session.flush()
+            journal_id = journal.id
+    if records and namespace is not None:
+        runtime.vector_store.upsert(namespace, records)
+    _commit_catalog(runtime, stage, dead)
+    for target, ids in by_namespace.items():
+        if target:
+            delete_vectors(runtime.vector_store, target, ids)
+    if journal_id is not None:
+        with runtime.session() as session:
+            session.execute(delete(IngestJournal).where(IngestJournal.id == journal_id))
+    written_at = time.perf_counter()
+    return IngestReport(
+        commit=documents.commit,
+        documents={
+            "added": documents.added,
+            "modified": documents.modified,
+            "deleted": len(set(documents.deleted_uids)),
+            "unchanged": documents.unchanged,
+            "skipped": len(documents.skipped),
+        },
+        chunks={"embedded": embedded, "reused": reused, "deleted": len(dead)},
+        seconds={
+            **documents.seconds,
+            "chunk": stage.seconds,
+            "embed": embedded_at - started,
+            "write": written_at - embedded_at,
+        },
+        blobs_read=documents.blobs_read,
+        api_calls=documents.api_calls,
+        config_status=documents.config_status,
+        skipped={path: reason for path, (_blob, reason) in documents.skipped.items()},
+    )

@@ -1,0 +1,220 @@
+"""Connected repositories: connect, find, detect configuration, disconnect."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from lightfast_pipeline.activity import actions
+from lightfast_pipeline.activity.log import record_activity
+from lightfast_pipeline.catalog.models import (
+    Chunk,
+    ConfigStatus,
+    Document,
+    IngestJournal,
+    Repository,
+    SkippedEntry,
+    SourceType,
+    Store,
+    utcnow,
+)
+from lightfast_pipeline.config.detect import ConfigDetection, detect_config
+from lightfast_pipeline.partitions import REPOSITORIES_PARTITION
+from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.sources.base import Source
+from lightfast_pipeline.stores import delete_vectors
+from lightfast_pipeline.workspaces import find_workspace
+
+
+class RepositoryError(Exception):
+    """A user-facing problem with a repository request."""
+
+
+def new_uid() -> str:
+    """A short random identifier (repository and document uids; they prefix vector ids)."""
+    return uuid.uuid4().hex[:12]
+
+
+def find_repository(session: Session, ref: str, *, include_inactive: bool = False) -> Repository:
+    """A repository by catalog id, uid, full name or short name; ambiguous names are an error."""
+    query = select(Repository)
+    if not include_inactive:
+        query = query.where(Repository.active.is_(True))
+    conditions = [Repository.uid == ref, Repository.full_name == ref, Repository.location == ref]
+    if ref.isdigit():
+        conditions.append(Repository.id == int(ref))
+    matches = list(session.scalars(query.where(or_(*conditions))))
+    if not matches:
+        short = [repo for repo in session.scalars(query) if repo.full_name.rsplit("/", 1)[-1] == ref]
+        matches = short
+    if not matches:
+        raise RepositoryError(f"no connected repository {ref!r} (see `lightfast repo list`)")
+    if len(matches) > 1:
+        ids = ", ".join(str(repo.id) for repo in matches)
+        raise RepositoryError(f"repository {ref!r} is ambiguous (ids {ids}): give its id")
+    return matches[0]
+
+
+def connect_repository(
+    runtime: Runtime,
+    *,
+    workspace_name: str | None,
+    source: Source,
+    source_type: str,
+    location: str,
+    installation_id: str | None = None,
+    actor: str = "system",
+) -> Repository:
+    """Record a repository in a workspace and add its Dagster partition (reconnecting reactivates it)."""
+    info = source.repository_info()
+    source_id = info.source_id or f"local-{new_uid()}"
+    with runtime.session() as session:
+        workspace = find_workspace(session, workspace_name)
+        identity = Repository.source_id == source_id
+        if source_type == SourceType.LOCAL:
+            identity = or_(identity, Repository.location == location)
+        repository = session.scalar(
+            select(Repository).where(
+                Repository.workspace_id == workspace.id, Repository.source_type == source_type, identity
+            )
+        )
+        if repository is not None and repository.active:
+            raise RepositoryError(f"{info.full_name} is already connected to workspace {workspace.name!r}")
+        if repository is None:
+            repository = Repository(uid=new_uid(), workspace_id=workspace.id, source_type=source_type, source_id=source_id)
+            session.add(repository)
+        repository.full_name = info.full_name
+        repository.location = location
+        repository.default_branch = info.default_branch
+        repository.installation_id = installation_id
+        repository.private = info.private
+        repository.archived = info.archived
+        repository.active = True
+        repository.disconnected_at = None
+        repository.connected_by = actor
+        repository.config_status = ConfigStatus.PENDING.value
+        session.flush()
+        record_activity(
+            session,
+            action=actions.REPOSITORY_CONNECTED,
+            entity_type="repository",
+            entity_id=repository.id,
+            actor=actor,
+            repository=repository,
+            after={"full_name": repository.full_name, "default_branch": repository.default_branch},
+        )
+    runtime.instance.add_dynamic_partitions(REPOSITORIES_PARTITION, [repository.uid])
+    return repository
+
+
+def apply_config_detection(
+    session: Session, repository: Repository, detection: ConfigDetection, *, actor: str = "system", run_id: str | None = None
+) -> None:
+    """Store a detection result on the repository and record it as activity (only when it changed)."""
+    status = detection.status
+    changed = (
+        repository.config_status not in (status, ConfigStatus.INGESTING.value)
+        or repository.config_path != detection.path
+        or repository.config_error != detection.error
+    )
+    repository.config_status = status
+    repository.config_path = detection.path
+    repository.config_error = detection.error
+    repository.config_detected_at = utcnow()
+    if changed:
+        record_activity(
+            session,
+            action=actions.CONFIG_DETECTED,
+            entity_type="repository",
+            entity_id=repository.id,
+            actor=actor,
+            repository=repository,
+            status="failure" if status == ConfigStatus.ERROR.value else "success",
+            reason=status,
+            message=detection.error or (f"found {detection.path}" if detection.path else "no lightfast.yml"),
+            run_id=run_id,
+        )
+
+
+def detect_repository_config(runtime: Runtime, repository_id: int, source: Source, *, actor: str = "system") -> ConfigDetection:
+    """Read ``lightfast.yml`` at the branch head and record the result."""
+    commit = source.head_commit()
+    detection = detect_config(lambda path: source.read_file(commit, path))
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        apply_config_detection(session, repository, detection, actor=actor)
+    return detection
+
+
+@dataclass(frozen=True)
+class DisconnectResult:
+    documents: int
+    vectors: int
+
+
+def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectResult:
+    """Delete every document, ledger row and vector of a repository (vectors first, so none is orphaned)."""
+    with runtime.session() as session:
+        rows = session.execute(
+            select(Store.namespace, Chunk.vector_id).join(Store, Store.id == Chunk.store_id).where(
+                Chunk.repository_id == repository_id
+            )
+        ).all()
+        journals = session.scalars(
+            select(IngestJournal.vector_ids).where(IngestJournal.repository_id == repository_id)
+        ).all()
+        documents = session.scalar(select(func.count()).select_from(Document).where(Document.repository_id == repository_id))
+    by_namespace: dict[str, list[str]] = {}
+    for namespace, vector_id in rows:
+        by_namespace.setdefault(namespace, []).append(vector_id)
+    for journal in journals:
+        for namespace, vector_ids in journal.items():
+            by_namespace.setdefault(namespace, []).extend(vector_ids)
+    for namespace, vector_ids in by_namespace.items():
+        delete_vectors(runtime.vector_store, namespace, vector_ids)
+    with runtime.session() as session:
+        session.execute(delete(Chunk).where(Chunk.repository_id == repository_id))
+        session.execute(delete(Document).where(Document.repository_id == repository_id))
+        session.execute(delete(SkippedEntry).where(SkippedEntry.repository_id == repository_id))
+        session.execute(delete(IngestJournal).where(IngestJournal.repository_id == repository_id))
+    return DisconnectResult(documents=documents or 0, vectors=len(rows))
+
+
+def disconnect_repository(
+    runtime: Runtime,
+    repository_id: int,
+    *,
+    actor: str = "system",
+    reason: str = "disconnected by user",
+    action: str = actions.REPOSITORY_DISCONNECTED,
+    delivery_id: str | None = None,
+) -> DisconnectResult:
+    """Remove a repository's documents and vectors from the index and mark it disconnected."""
+    result = remove_repository_index(runtime, repository_id)
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        repository.active = False
+        repository.disconnected_at = utcnow()
+        repository.document_count = 0
+        repository.chunk_count = 0
+        repository.last_ingested_commit = None
+        record_activity(
+            session,
+            action=action,
+            entity_type="repository",
+            entity_id=repository.id,
+            actor=actor,
+            repository=repository,
+            reason=reason,
+            impact={"documents": result.documents, "chunks": result.vectors},
+            delivery_id=delivery_id,
+        )
+        uid = repository.uid
+    if runtime.instance.has_dynamic_partition(REPOSITORIES_PARTITION, uid):
+        runtime.instance.delete_dynamic_partition(REPOSITORIES_PARTITION, uid)
+    return result
