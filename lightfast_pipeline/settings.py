@@ -122,3 +122,19 @@ def load_github_settings() -> GitHubSettings:
         api_url=(_env("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
         rate_limit_max_wait=float(_env("LIGHTFAST_GITHUB_RATE_LIMIT_MAX_WAIT", "60") or 60),
     )
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Where failure notifications go (the webhook URL embeds a token: kept out of ``repr``, never logged)."""
+
+    webhook_url: str | None = field(repr=False)
+    dagster_ui_url: str
+
+
+def load_notify_settings() -> NotifySettings:
+    """``LIGHTFAST_NOTIFY_WEBHOOK_URL`` (unset: no notifications) and ``LIGHTFAST_DAGSTER_UI_URL``."""
+    return NotifySettings(
+        webhook_url=_env("LIGHTFAST_NOTIFY_WEBHOOK_URL"),
+        dagster_ui_url=(_env("LIGHTFAST_DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+    )

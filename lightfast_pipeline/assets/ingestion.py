@@ -53,6 +53,20 @@ def _run_is_alive(context: AssetExecutionContext):
     return alive
 
 
+def _fail_dead_run(context: AssetExecutionContext):
+    """A run whose process died still shows as started in the embedded default: mark it failed."""
+
+    def fail(run_id: str) -> None:
+        run = context.instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            context.instance.report_run_failed(
+                run, message=f"run process died; repository taken over by {context.run_id}"
+            )
+        context.log.warning(f"took over the repository from dead run {run_id}; repairing what it left")
+
+    return fail
+
+
 def _abort(runtime, stage_or_id, run_id: str) -> None:
     repository_id = stage_or_id if isinstance(stage_or_id, int) else stage_or_id.repository_id
     end_ingestion(runtime, repository_id, run_id, None)
@@ -77,6 +91,7 @@ def documents(
             context.run_id,
             _run_is_alive(context),
             on_wait=lambda holder: context.log.info(f"waiting for run {holder} to finish this repository"),
+            on_takeover=_fail_dead_run(context),
         )
     except RepositoryUnavailable as error:
         raise Failure(description=str(error)) from error

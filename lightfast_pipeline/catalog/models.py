@@ -276,12 +276,15 @@ class IngestJournal(Base):
 
 
 class RepositoryLease(Base):
-    """One writer per repository: the run holding the lease; stale once that run is no longer alive."""
+    """One writer per repository: the run holding the lease; stale once that run is no longer alive
+    (finished in the Dagster instance, or its process gone from this host)."""
 
     __tablename__ = "repository_leases"
 
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,7 +1,14 @@
-"""One writer per repository: a catalog row held by a run, taken over once its holder is no longer alive."""
+"""One writer per repository: a catalog row held by a run, taken over once its holder is no longer alive.
+
+A holder is alive while its Dagster run is unfinished AND, when it ran on this host, its process still
+exists. The process check matters for the embedded default, where nothing marks a run killed with SIGKILL
+as failed; in production, run monitoring fails such runs and the first condition suffices across hosts.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -18,42 +25,66 @@ class LeaseTimeout(Exception):
     """Another run kept the repository for longer than the wait allows."""
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder_alive(lease: RepositoryLease, run_alive: Callable[[str], bool]) -> bool:
+    if lease.host == socket.gethostname() and lease.pid and not _process_exists(lease.pid):
+        return False
+    return run_alive(lease.holder)
+
+
 def acquire_lease(
     runtime: Runtime,
     repository_id: int,
     holder: str,
-    is_alive: Callable[[str], bool],
+    run_alive: Callable[[str], bool],
     *,
     wait_seconds: float = 3600.0,
     on_wait: Callable[[str], None] | None = None,
+    on_takeover: Callable[[str], None] | None = None,
 ) -> None:
-    """Take the repository's lease for ``holder``, waiting while a live run holds it."""
+    """Take the repository's lease for ``holder``, waiting while a live run holds it.
+
+    ``on_takeover`` is called with the dead holder's run id when a stale lease is taken over.
+    """
     deadline = time.monotonic() + wait_seconds
     announced = False
+    me = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid()}
     while True:
         try:
             with runtime.session() as session:
-                session.add(RepositoryLease(repository_id=repository_id, holder=holder))
+                session.add(RepositoryLease(repository_id=repository_id, **me))
             return
         except IntegrityError:
             pass
         with runtime.session() as session:
-            current = session.scalar(select(RepositoryLease.holder).where(RepositoryLease.repository_id == repository_id))
-            if current == holder:
+            current = session.scalar(select(RepositoryLease).where(RepositoryLease.repository_id == repository_id))
+            if current is not None and current.holder == holder:
                 return
-            if current is not None and not is_alive(current):
+            if current is not None and not _holder_alive(current, run_alive):
                 # Compare-and-swap: only one waiting run takes over a stale lease.
                 taken = session.execute(
                     update(RepositoryLease)
-                    .where(RepositoryLease.repository_id == repository_id, RepositoryLease.holder == current)
-                    .values(holder=holder, acquired_at=utcnow())
+                    .where(RepositoryLease.repository_id == repository_id, RepositoryLease.holder == current.holder)
+                    .values(**me, acquired_at=utcnow())
                 ).rowcount
                 if taken:
+                    if on_takeover is not None:
+                        on_takeover(current.holder)
                     return
+            holder_now = current.holder if current is not None else ""
         if time.monotonic() > deadline:
-            raise LeaseTimeout(f"repository is still being ingested by run {current}; try again later")
+            raise LeaseTimeout(f"repository is still being ingested by run {holder_now}; try again later")
         if on_wait is not None and not announced:
-            on_wait(current or "")
+            on_wait(holder_now)
             announced = True
         time.sleep(POLL_SECONDS)
 

@@ -24,6 +24,7 @@ def begin_ingestion(
     run_id: str,
     is_alive: Callable[[str], bool],
     on_wait: Callable[[str], None] | None = None,
+    on_takeover: Callable[[str], None] | None = None,
 ) -> int:
     """Take the repository's lease and repair what a crashed run left; returns the repository id."""
     with runtime.session() as session:
@@ -35,7 +36,7 @@ def begin_ingestion(
         if repository.suspended:
             raise RepositoryUnavailable(f"{repository.full_name} is suspended: syncs are paused")
         repository_id = repository.id
-    acquire_lease(runtime, repository_id, run_id, is_alive, on_wait=on_wait)
+    acquire_lease(runtime, repository_id, run_id, is_alive, on_wait=on_wait, on_takeover=on_takeover)
     repair_from_journal(runtime, repository_id)
     return repository_id
 
@@ -45,7 +46,7 @@ def end_ingestion(runtime: Runtime, repository_id: int, run_id: str, report: Ing
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
-        if repository.config_status == ConfigStatus.INGESTING:
+        if repository.config_status == ConfigStatus.INGESTING.value:
             repository.config_status = ConfigStatus.CONFIGURED.value
         if report is not None:
             scope = {"workspace_id": repository.workspace_id, "repository_id": repository.id, "tags": {"run_id": run_id}}

@@ -30,12 +30,16 @@ def read_documents(
     started = time.perf_counter()
     commit = source.head_commit()
     detection = detect_config(lambda path: source.read_file(commit, path))
+    if detection.status == ConfigStatus.ERROR:
+        with runtime.session() as session:
+            repository = session.get(Repository, repository_id)
+            assert repository is not None
+            apply_config_detection(session, repository, detection, actor=actor, run_id=run_id)
+        raise ConfigInvalid(f"{detection.path}: {detection.error}")
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
         apply_config_detection(session, repository, detection, actor=actor, run_id=run_id)
-        if detection.status == ConfigStatus.ERROR:
-            raise ConfigInvalid(f"{detection.path}: {detection.error}")
         store = None
         if detection.config is not None:
             store = ensure_store(

@@ -256,6 +256,8 @@ def upgrade() -> None:
         "repository_leases",
         sa.Column("repository_id", sa.Integer(), nullable=False),
         sa.Column("holder", sa.String(length=64), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["repository_id"],

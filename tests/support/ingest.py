@@ -1,0 +1,69 @@
+"""Run the real ingestion job (in-process, on the test's Dagster instance) and read what it reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from lightfast_pipeline.catalog.models import Document, Repository
+from lightfast_pipeline.ingestion.repair import verify_repository
+from lightfast_pipeline.launch import failure_message, ingest_report, ingestion_tags, run_ingestion, run_status
+from lightfast_pipeline.runtime import Runtime
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    status: str
+    error: str | None
+    commit: str | None
+    documents: dict[str, int]
+    chunks: dict[str, int]
+    blobs_read: int
+
+
+def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger: str = "manual") -> Outcome:
+    """Ingest one repository as `lightfast ingest` does and return the run's summary."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        run_tags = ingestion_tags(
+            trigger=trigger,
+            user="tester",
+            workspace_slug=repository.workspace.slug,
+            repository_uid=repository.uid,
+            repository_name=repository.full_name,
+            full=full,
+        )
+    result = run_ingestion(runtime.instance, run_tags)
+    report = ingest_report(result)
+    blobs_read = 0
+    for event in result.all_events:
+        if event.is_step_materialization and event.asset_key.path == ["documents"]:
+            blobs_read = event.event_specific_data.materialization.metadata["blobs_read"].value
+    return Outcome(
+        run_id=result.run_id,
+        status=run_status(result),
+        error=failure_message(result),
+        commit=report.get("commit"),
+        documents=report.get("documents", {}),
+        chunks=report.get("chunks", {}),
+        blobs_read=blobs_read,
+    )
+
+
+def assert_store_equals_ledger(runtime: Runtime, repository_id: int) -> int:
+    """The vector store holds exactly the ledger's ids for this repository; returns how many."""
+    verification = verify_repository(runtime, repository_id)
+    assert verification.missing == [], f"in ledger, not in store: {verification.missing[:5]}"
+    assert verification.orphaned == [], f"in store, not in ledger: {verification.orphaned[:5]}"
+    return verification.ledger
+
+
+def document_paths(runtime: Runtime, repository_id: int) -> dict[str, int]:
+    """path -> chunk count of every indexed document of the repository."""
+    with runtime.session() as session:
+        rows = session.execute(
+            select(Document.path, Document.chunk_count).where(Document.repository_id == repository_id)
+        ).all()
+    return dict(rows)
