@@ -16,7 +16,13 @@ def ingest_job_definition() -> JobDefinition:
 
 
 def ingestion_tags(
-    *, trigger: str, user: str, workspace_slug: str, repository_uid: str, repository_name: str, full: bool = False
+    *,
+    trigger: str,
+    user: str,
+    workspace_slug: str,
+    repository_uid: str,
+    repository_name: str,
+    full: bool = False,
 ) -> dict[str, str]:
     """The run tags that make a run a job record (see tags.py)."""
     run_tags = {

@@ -84,7 +84,9 @@ def connect_repository(
         if repository is not None and repository.active:
             raise RepositoryError(f"{info.full_name} is already connected to workspace {workspace.name!r}")
         if repository is None:
-            repository = Repository(uid=new_uid(), workspace_id=workspace.id, source_type=source_type, source_id=source_id)
+            repository = Repository(
+                uid=new_uid(), workspace_id=workspace.id, source_type=source_type, source_id=source_id
+            )
             session.add(repository)
         repository.full_name = info.full_name
         repository.location = location
@@ -111,7 +113,12 @@ def connect_repository(
 
 
 def apply_config_detection(
-    session: Session, repository: Repository, detection: ConfigDetection, *, actor: str = "system", run_id: str | None = None
+    session: Session,
+    repository: Repository,
+    detection: ConfigDetection,
+    *,
+    actor: str = "system",
+    run_id: str | None = None,
 ) -> None:
     """Store a detection result on the repository and record it as activity (only when it changed)."""
     status = detection.status
@@ -139,7 +146,9 @@ def apply_config_detection(
         )
 
 
-def detect_repository_config(runtime: Runtime, repository_id: int, source: Source, *, actor: str = "system") -> ConfigDetection:
+def detect_repository_config(
+    runtime: Runtime, repository_id: int, source: Source, *, actor: str = "system"
+) -> ConfigDetection:
     """Read ``lightfast.yml`` at the branch head and record the result."""
     commit = source.head_commit()
     detection = detect_config(lambda path: source.read_file(commit, path))
@@ -160,14 +169,16 @@ def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectR
     """Delete every document, ledger row and vector of a repository (vectors first, so none is orphaned)."""
     with runtime.session() as session:
         rows = session.execute(
-            select(Store.namespace, Chunk.vector_id).join(Store, Store.id == Chunk.store_id).where(
-                Chunk.repository_id == repository_id
-            )
+            select(Store.namespace, Chunk.vector_id)
+            .join(Store, Store.id == Chunk.store_id)
+            .where(Chunk.repository_id == repository_id)
         ).all()
         journals = session.scalars(
             select(IngestJournal.vector_ids).where(IngestJournal.repository_id == repository_id)
         ).all()
-        documents = session.scalar(select(func.count()).select_from(Document).where(Document.repository_id == repository_id))
+        documents = session.scalar(
+            select(func.count()).select_from(Document).where(Document.repository_id == repository_id)
+        )
     by_namespace: dict[str, list[str]] = {}
     for namespace, vector_id in rows:
         by_namespace.setdefault(namespace, []).append(vector_id)

@@ -74,8 +74,15 @@ def search(
         rows = {
             row.vector_id: row
             for row in session.execute(
-                select(Chunk.vector_id, Chunk.text, Chunk.heading_path, Document.uid, Document.path, Document.title,
-                       Repository.full_name)
+                select(
+                    Chunk.vector_id,
+                    Chunk.text,
+                    Chunk.heading_path,
+                    Document.uid,
+                    Document.path,
+                    Document.title,
+                    Repository.full_name,
+                )
                 .join(Document, Document.id == Chunk.document_id)
                 .join(Repository, Repository.id == Chunk.repository_id)
                 .where(Chunk.vector_id.in_([match.id for match in matches]), Repository.active.is_(True))

@@ -28,7 +28,13 @@ def chunk_max_tokens_for(embedder: Embedder) -> int:
 
 
 def ensure_store(
-    session: Session, workspace: Workspace, slug: str, embedder: Embedder, backend: str, *, actor: str = "system"
+    session: Session,
+    workspace: Workspace,
+    slug: str,
+    embedder: Embedder,
+    backend: str,
+    *,
+    actor: str = "system",
 ) -> Store:
     """The workspace's store ``slug``, created idempotently; an embedder change is an error, not a mix."""
     store = session.scalar(select(Store).where(Store.workspace_id == workspace.id, Store.slug == slug))
@@ -53,7 +59,12 @@ def ensure_store(
             entity_id=store.id,
             actor=actor,
             workspace_id=workspace.id,
-            after={"slug": slug, "model": embedder.model, "dimension": embedder.dimension, "backend": backend},
+            after={
+                "slug": slug,
+                "model": embedder.model,
+                "dimension": embedder.dimension,
+                "backend": backend,
+            },
         )
         return store
     if (store.embedding_model, store.embedding_dimension) != (embedder.model, embedder.dimension):
@@ -67,7 +78,9 @@ def ensure_store(
 
 def chunking_fingerprint(store: Store) -> str:
     """Hash of everything that changes how a document is chunked in this store."""
-    return stable_hash(store.embedding_model, str(store.chunk_max_tokens), str(store.chunk_overlap), "chunker-v1")
+    return stable_hash(
+        store.embedding_model, str(store.chunk_max_tokens), str(store.chunk_overlap), "chunker-v1"
+    )
 
 
 def delete_vectors(vector_store: VectorStore, namespace: str, vector_ids: Sequence[str]) -> None:

@@ -50,7 +50,9 @@ def derive_key(name: str, taken: set[str]) -> str:
     return _bounded(base, KEY_MAX, name, taken, "")
 
 
-def get_or_create_organization(session: Session, name: str = DEFAULT_ORGANIZATION, actor: str = "system") -> Organization:
+def get_or_create_organization(
+    session: Session, name: str = DEFAULT_ORGANIZATION, actor: str = "system"
+) -> Organization:
     """The organisation called ``name``, created with its default workspace when new."""
     organization = session.scalar(select(Organization).where(Organization.name == name))
     if organization is not None:
@@ -128,4 +130,6 @@ def find_workspace(session: Session, ref: str | None, organization: str | None =
 def list_workspaces(session: Session) -> list[Workspace]:
     """Every workspace, by organisation then name."""
     get_or_create_organization(session)
-    return list(session.scalars(select(Workspace).join(Organization).order_by(Organization.name, Workspace.name)))
+    return list(
+        session.scalars(select(Workspace).join(Organization).order_by(Organization.name, Workspace.name))
+    )

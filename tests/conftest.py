@@ -14,7 +14,11 @@ SHARED = PROJECT_ROOT.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 TEST_EMBEDDER = "tests.support.embedders:HashingEmbedder"
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.support.github_fixtures",
+    "tests.support.postgres",
+    "tests.support.provider_fixtures",
+]
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ GUIDE = (
     + section("Menus", "application menu templates accelerators", 3)
     + section("Tray", "system tray icons balloons", 3)
 )
-API = "# API\n\nThe api reference lists protocol handlers and sessions.\n\n" + section("Protocol", "custom scheme handler", 2)
+API = "# API\n\nThe api reference lists protocol handlers and sessions.\n\n" + section(
+    "Protocol", "custom scheme handler", 2
+)
 FAQ = "# FAQ\n\nWhy is my app slow? Check background throttling.\n"
 
 
@@ -95,7 +97,10 @@ def test_noop_rerun_reads_and_embeds_nothing(runtime: Runtime, indexed: int) -> 
 
 def test_one_section_edit_reembeds_only_changed_chunks(runtime: Runtime, repo: GitRepo, indexed: int) -> None:
     before = document_paths(runtime, indexed)["docs/guide.md"]
-    repo.write("docs/guide.md", GUIDE.replace("system tray icons balloons paragraph 1", "tray icons with context menus paragraph 1"))
+    repo.write(
+        "docs/guide.md",
+        GUIDE.replace("system tray icons balloons paragraph 1", "tray icons with context menus paragraph 1"),
+    )
     repo.commit("edit tray section")
     outcome = ingest(runtime, indexed)
     assert outcome.documents == {"added": 0, "modified": 1, "deleted": 0, "unchanged": 2, "skipped": 0}
@@ -178,7 +183,7 @@ def test_history_rewrite_converges_to_the_older_tree(runtime: Runtime, repo: Git
 
 
 def test_config_exclude_removes_folder(runtime: Runtime, repo: GitRepo, indexed: int) -> None:
-    repo.write("lightfast.yml", DEFAULT_CONFIG + "exclude:\n  - \"docs/api/**\"\n")
+    repo.write("lightfast.yml", DEFAULT_CONFIG + 'exclude:\n  - "docs/api/**"\n')
     repo.commit("exclude api")
     outcome = ingest(runtime, indexed)
     assert outcome.documents == {"added": 0, "modified": 0, "deleted": 1, "unchanged": 2, "skipped": 0}
@@ -201,7 +206,9 @@ def test_invalid_config_fails_run_and_deletes_nothing(runtime: Runtime, repo: Gi
     assert_store_equals_ledger(runtime, indexed)
 
 
-def test_unreadable_entries_are_skipped_with_reasons_and_not_reread(runtime: Runtime, repo: GitRepo, indexed: int) -> None:
+def test_unreadable_entries_are_skipped_with_reasons_and_not_reread(
+    runtime: Runtime, repo: GitRepo, indexed: int
+) -> None:
     repo.write("docs/binary.md", b"# looks like markdown\x00\x01\x02")
     repo.write("docs/latin1.md", "# caf\xe9\n".encode("latin-1"))
     repo.write("docs/huge.md", "# Huge\n\n" + "word " * 300_000)
@@ -227,7 +234,8 @@ def test_unreadable_entries_are_skipped_with_reasons_and_not_reread(runtime: Run
 def test_relationships_and_titles_are_recorded(runtime: Runtime, repo: GitRepo, indexed: int) -> None:
     repo.write(
         "docs/links.md",
-        "---\ntitle: Linked page\n---\n\nSee [the guide](guide.md#menus) and [api](api/api.md), fixes #42 and electron/electron#7.\n",
+        "---\ntitle: Linked page\n---\n\n"
+        "See [the guide](guide.md#menus) and [api](api/api.md), fixes #42 and electron/electron#7.\n",
     )
     repo.commit("links")
     ingest(runtime, indexed)

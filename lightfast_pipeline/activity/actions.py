@@ -23,3 +23,8 @@ STORE_REBUILT = "store.rebuilt"  # store
 DELIVERY_RECEIVED = "delivery.received"  # delivery (status/reason updated with what it caused)
 RUN_FAILED = "run.failed"  # run
 HEALTH_CHANGED = "health.changed"  # workspace | store | source (before/after = levels)
+
+# Timeline only (never recorded): a Dagster run, with its live status from the instance.
+JOB_RUN = "job.run"  # run
+# Activity rows that describe how a run ended: the timeline shows such a run through this row only.
+RUN_OUTCOMES = (RUN_FAILED, JOB_CANCELLED)

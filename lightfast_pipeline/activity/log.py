@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -30,14 +30,17 @@ def record_activity(
     delivery_id: str | None = None,
     at: datetime | None = None,
 ) -> ActivityEvent:
-    """Add one activity row to ``session`` (committed with the change it describes)."""
+    """Add one activity row to ``session`` (committed with the change it describes).
+
+    ``at`` defaults to now; a naive ``at`` is taken as UTC and an aware one is converted to UTC.
+    """
     event = ActivityEvent(
-        at=at or utcnow(),
+        at=_utc(at) if at else utcnow(),
         actor=actor or "system",
         action=action,
         entity_type=entity_type,
         entity_id=None if entity_id is None else str(entity_id),
-        workspace_id=workspace_id if workspace_id is not None else (repository.workspace_id if repository else None),
+        workspace_id=workspace_id if workspace_id is not None else getattr(repository, "workspace_id", None),
         source_type=source_type or (repository.source_type if repository else None),
         repository_id=repository.id if repository else None,
         repository_name=repository.full_name if repository else None,
@@ -52,3 +55,7 @@ def record_activity(
     )
     session.add(event)
     return event
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

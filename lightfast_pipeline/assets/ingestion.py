@@ -4,7 +4,6 @@ Each body is thin: the work lives in ``lightfast_pipeline.ingestion`` (plain Pyt
 source, the embedder and the store). A run from the Dagster UI and ``lightfast ingest`` are the same job.
 """
 
-
 from dagster import (
     AssetExecutionContext,
     Config,
@@ -172,7 +171,12 @@ def embeddings(
             **{f"chunks_{key}": value for key, value in report.chunks.items()},
             **{f"seconds_{key}": round(value, 3) for key, value in report.seconds.items()},
             "report": MetadataValue.json(
-                {"commit": report.commit, "documents": report.documents, "chunks": report.chunks, "skipped": report.skipped}
+                {
+                    "commit": report.commit,
+                    "documents": report.documents,
+                    "chunks": report.chunks,
+                    "skipped": report.skipped,
+                }
             ),
         }
     )

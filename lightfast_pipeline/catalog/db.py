@@ -62,8 +62,8 @@ def migrate(url: str) -> None:
 
 
 def is_migrated(url: str) -> bool:
-    """True when the catalog has an Alembic version table."""
-    return inspect(get_engine(url)).has_table("alembic_version")
+    """True when the catalog has its Alembic version table."""
+    return inspect(get_engine(url)).has_table("lightfast_catalog_version")
 
 
 @cache

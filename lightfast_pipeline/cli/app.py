@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lightfast_pipeline.cli import dev, ingest, jobs, repo, search, webhooks, workspace
+from lightfast_pipeline.cli import activity, dev, ingest, jobs, repo, search, stats, webhooks, workspace
 
 app = typer.Typer(
     name="lightfast",
@@ -19,7 +19,9 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("ingest")(ingest.ingest)
 app.command("search")(search.search_command)
+app.command("activity")(activity.activity)
 app.command("dev")(dev.dev)
+app.command("stats")(stats.stats)
 
 
 def main() -> None:

@@ -9,7 +9,13 @@ from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import ActivityEvent
 from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
-from lightfast_pipeline.launch import failure_message, ingest_report, ingestion_tags, run_ingestion, run_status
+from lightfast_pipeline.launch import (
+    failure_message,
+    ingest_report,
+    ingestion_tags,
+    run_ingestion,
+    run_status,
+)
 from lightfast_pipeline.repositories import RepositoryError, find_repository
 
 EMPTY_DOCUMENTS = {"added": 0, "modified": 0, "deleted": 0, "unchanged": 0, "skipped": 0}
@@ -19,7 +25,9 @@ EMPTY_CHUNKS = {"embedded": 0, "reused": 0, "deleted": 0}
 @user_errors(RepositoryError)
 def ingest(
     repo: str = typer.Argument(..., help="Repository id or name."),
-    full: bool = typer.Option(False, "--full", help="Re-read and re-chunk every file (vectors still reused)."),
+    full: bool = typer.Option(
+        False, "--full", help="Re-read and re-chunk every file (vectors still reused)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Ingest a repository now (a Dagster run tagged trigger=manual) and print its summary."""
@@ -59,7 +67,9 @@ def ingest(
         session.execute(
             update(ActivityEvent)
             .where(ActivityEvent.id == activity_id)
-            .values(run_id=result.run_id, status="success" if status == "completed" else "failure", message=error)
+            .values(
+                run_id=result.run_id, status="success" if status == "completed" else "failure", message=error
+            )
         )
     summary = {
         "run_id": result.run_id,
@@ -77,6 +87,8 @@ def ingest(
             f"documents: {docs['added']} added, {docs['modified']} modified, {docs['deleted']} deleted, "
             f"{docs['unchanged']} unchanged, {docs['skipped']} skipped"
         )
-        console.print(f"chunks: {chunks['embedded']} embedded, {chunks['reused']} reused, {chunks['deleted']} deleted")
+        console.print(
+            f"chunks: {chunks['embedded']} embedded, {chunks['reused']} reused, {chunks['deleted']} deleted"
+        )
     if status != "completed":
         fail(f"run {result.run_id} {status}: {error or 'see the run in the Dagster UI'}")

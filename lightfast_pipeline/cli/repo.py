@@ -60,8 +60,12 @@ def repository_dict(repository: Repository) -> dict:
 @user_errors(*ERRORS)
 def connect(
     target: str = typer.Argument(..., help="Path of a local git repository, or OWNER/NAME on GitHub."),
-    workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace name or slug (default workspace if omitted)."),
-    installation: str = typer.Option(None, "--installation", help="GitHub App installation id (GitHub only)."),
+    workspace: str = typer.Option(
+        None, "--workspace", "-w", help="Workspace name or slug (default workspace if omitted)."
+    ),
+    installation: str = typer.Option(
+        None, "--installation", help="GitHub App installation id (GitHub only)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Connect a repository to a workspace and detect its lightfast.yml."""
@@ -79,21 +83,30 @@ def connect(
             actor=runtime.settings.user,
         )
     elif GITHUB_NAME.match(target):
-        from lightfast_pipeline.sources.github import connect_github_repository
+        from lightfast_pipeline.github_connect import connect_github_repository
 
-        repository = connect_github_repository(runtime, target, workspace, installation, runtime.settings.user)
+        repository = connect_github_repository(
+            runtime, target, workspace, installation, runtime.settings.user
+        )
     else:
         raise RepositoryError(f"{target!r} is neither an existing directory nor OWNER/NAME")
     with runtime.session() as session:
         row = session.get(Repository, repository.id)
-        detect_repository_config(runtime, row.id, source_for(row, runtime.settings), actor=runtime.settings.user)
+        detect_repository_config(
+            runtime, row.id, source_for(row, runtime.settings), actor=runtime.settings.user
+        )
     with runtime.session() as session:
         payload = repository_dict(session.get(Repository, repository.id))
     if json_output:
         print_json(payload)
         return
-    console.print(f"connected [bold]{payload['name']}[/] (id {payload['id']}) to workspace {payload['workspace']}")
-    console.print(f"config: {payload['config_status']}" + (f" — {payload['config_error']}" if payload["config_error"] else ""))
+    console.print(
+        f"connected [bold]{payload['name']}[/] (id {payload['id']}) to workspace {payload['workspace']}"
+    )
+    console.print(
+        f"config: {payload['config_status']}"
+        + (f" — {payload['config_error']}" if payload["config_error"] else "")
+    )
 
 
 @app.command("list")
@@ -116,8 +129,13 @@ def list_command(
     table = Table("id", "name", "workspace", "source", "config", "documents", "last commit")
     for row in rows:
         table.add_row(
-            str(row["id"]), row["name"], row["workspace"], row["source_type"], row["config_status"],
-            str(row["document_count"]), (row["last_ingested_commit"] or "")[:12],
+            str(row["id"]),
+            row["name"],
+            row["workspace"],
+            row["source_type"],
+            row["config_status"],
+            str(row["document_count"]),
+            (row["last_ingested_commit"] or "")[:12],
         )
     console.print(table)
 
@@ -137,7 +155,9 @@ def show(repo: str, json_output: bool = typer.Option(False, "--json", help="Prin
 
 @app.command("detect-config")
 @user_errors(*ERRORS)
-def detect_config_command(repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def detect_config_command(
+    repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
     """Re-read lightfast.yml at the branch head and record the result."""
     runtime = get_runtime()
     with runtime.session() as session:
@@ -149,7 +169,11 @@ def detect_config_command(repo: str, json_output: bool = typer.Option(False, "--
     if json_output:
         print_json(payload)
     else:
-        console.print(f"{detection.status}" + (f": {detection.path}" if detection.path else "") + (f" — {detection.error}" if detection.error else ""))
+        console.print(
+            f"{detection.status}"
+            + (f": {detection.path}" if detection.path else "")
+            + (f" — {detection.error}" if detection.error else "")
+        )
 
 
 @app.command("verify")
@@ -160,13 +184,20 @@ def verify(repo: str, json_output: bool = typer.Option(False, "--json", help="Pr
     with runtime.session() as session:
         repository_id = find_repository(session, repo).id
     result = verify_repository(runtime, repository_id)
-    payload = {"ok": result.ok, "ledger": result.ledger, "store": result.store,
-               "missing": result.missing[:100], "orphaned": result.orphaned[:100]}
+    payload = {
+        "ok": result.ok,
+        "ledger": result.ledger,
+        "store": result.store,
+        "missing": result.missing[:100],
+        "orphaned": result.orphaned[:100],
+    }
     if json_output:
         print_json(payload)
     else:
-        console.print(("ok" if result.ok else "MISMATCH") + f": {result.ledger} in ledger, {result.store} in store, "
-                      f"{len(result.missing)} missing, {len(result.orphaned)} orphaned")
+        console.print(
+            ("ok" if result.ok else "MISMATCH") + f": {result.ledger} in ledger, {result.store} in store, "
+            f"{len(result.missing)} missing, {len(result.orphaned)} orphaned"
+        )
     if not result.ok:
         raise typer.Exit(1)
 
@@ -180,8 +211,15 @@ def disconnect(repo: str, json_output: bool = typer.Option(False, "--json", help
         repository = find_repository(session, repo)
         repository_id, name = repository.id, repository.full_name
     result = disconnect_repository(runtime, repository_id, actor=runtime.settings.user)
-    payload = {"id": repository_id, "name": name, "documents_removed": result.documents, "vectors_removed": result.vectors}
+    payload = {
+        "id": repository_id,
+        "name": name,
+        "documents_removed": result.documents,
+        "vectors_removed": result.vectors,
+    }
     if json_output:
         print_json(payload)
     else:
-        console.print(f"disconnected {name}: removed {result.documents} documents and {result.vectors} vectors")
+        console.print(
+            f"disconnected {name}: removed {result.documents} documents and {result.vectors} vectors"
+        )

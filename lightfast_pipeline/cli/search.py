@@ -24,8 +24,14 @@ def search_command(
         print_json(
             {
                 "results": [
-                    {"path": hit.path, "title": hit.title, "heading": hit.heading, "snippet": hit.snippet,
-                     "score": hit.score, "repository": hit.repository}
+                    {
+                        "path": hit.path,
+                        "title": hit.title,
+                        "heading": hit.heading,
+                        "snippet": hit.snippet,
+                        "score": hit.score,
+                        "repository": hit.repository,
+                    }
                     for hit in result.results
                 ],
                 "latency_ms": result.latency_ms,
@@ -34,7 +40,12 @@ def search_command(
         return
     table = Table("score", "document", "section", "snippet", show_lines=True)
     for hit in result.results:
-        table.add_row(f"{hit.score:.3f}", f"[bold]{hit.title}[/]\n{hit.repository}:{hit.path}", hit.heading, hit.snippet)
+        table.add_row(
+            f"{hit.score:.3f}", f"[bold]{hit.title}[/]\n{hit.repository}:{hit.path}", hit.heading, hit.snippet
+        )
     console.print(table)
     latency = result.latency_ms
-    console.print(f"{len(result.results)} results in {latency['total']:.0f} ms (embed {latency['embed']:.0f} ms, retrieve {latency['retrieve']:.0f} ms)")
+    console.print(
+        f"{len(result.results)} results in {latency['total']:.0f} ms "
+        f"(embed {latency['embed']:.0f} ms, retrieve {latency['retrieve']:.0f} ms)"
+    )

@@ -66,19 +66,25 @@ def acquire_lease(
         except IntegrityError:
             pass
         with runtime.session() as session:
-            current = session.scalar(select(RepositoryLease).where(RepositoryLease.repository_id == repository_id))
+            current = session.scalar(
+                select(RepositoryLease).where(RepositoryLease.repository_id == repository_id)
+            )
             if current is not None and current.holder == holder:
                 return
             if current is not None and not _holder_alive(current, run_alive):
+                dead_holder = current.holder
                 # Compare-and-swap: only one waiting run takes over a stale lease.
                 taken = session.execute(
                     update(RepositoryLease)
-                    .where(RepositoryLease.repository_id == repository_id, RepositoryLease.holder == current.holder)
+                    .where(
+                        RepositoryLease.repository_id == repository_id, RepositoryLease.holder == dead_holder
+                    )
                     .values(**me, acquired_at=utcnow())
+                    .execution_options(synchronize_session=False)
                 ).rowcount
                 if taken:
                     if on_takeover is not None:
-                        on_takeover(current.holder)
+                        on_takeover(dead_holder)
                     return
             holder_now = current.holder if current is not None else ""
         if time.monotonic() > deadline:

@@ -32,7 +32,9 @@ def begin_ingestion(
         if repository is None or not repository.active:
             raise RepositoryUnavailable(f"repository {repository_uid} is not connected")
         if repository.archived:
-            raise RepositoryUnavailable(f"{repository.full_name} is archived: syncs are stopped, the index is kept")
+            raise RepositoryUnavailable(
+                f"{repository.full_name} is archived: syncs are stopped, the index is kept"
+            )
         if repository.suspended:
             raise RepositoryUnavailable(f"{repository.full_name} is suspended: syncs are paused")
         repository_id = repository.id
@@ -49,12 +51,19 @@ def end_ingestion(runtime: Runtime, repository_id: int, run_id: str, report: Ing
         if repository.config_status == ConfigStatus.INGESTING.value:
             repository.config_status = ConfigStatus.CONFIGURED.value
         if report is not None:
-            scope = {"workspace_id": repository.workspace_id, "repository_id": repository.id, "tags": {"run_id": run_id}}
+            scope = {
+                "workspace_id": repository.workspace_id,
+                "repository_id": repository.id,
+                "tags": {"run_id": run_id},
+            }
             changed = report.documents["added"] + report.documents["modified"]
             record_metric(session, "documents_indexed", changed, **scope)
             record_metric(session, "chunks_embedded", report.chunks["embedded"], **scope)
             if report.api_calls:
                 record_metric(
-                    session, "api_calls", report.api_calls, **{**scope, "tags": {"run_id": run_id, "provider": "github"}}
+                    session,
+                    "api_calls",
+                    report.api_calls,
+                    **{**scope, "tags": {"run_id": run_id, "provider": "github"}},
                 )
     release_lease(runtime, repository_id, run_id)

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import ConfigStatus, Document, Repository, SkippedEntry
 from lightfast_pipeline.config.detect import detect_config
-from lightfast_pipeline.index.hashing import content_hash
 from lightfast_pipeline.index.filters import decode_text, document_kind, skip_reason_for_entry
+from lightfast_pipeline.index.hashing import content_hash
 from lightfast_pipeline.index.parse import parse_document
 from lightfast_pipeline.index.plan import KnownDocument, plan_tree
 from lightfast_pipeline.ingestion.stages import DocumentsStage, ParsedFile, Rename
@@ -24,7 +24,13 @@ class ConfigInvalid(Exception):
 
 
 def read_documents(
-    runtime: Runtime, repository_id: int, source: Source, *, run_id: str, full: bool = False, actor: str = "system"
+    runtime: Runtime,
+    repository_id: int,
+    source: Source,
+    *,
+    run_id: str,
+    full: bool = False,
+    actor: str = "system",
 ) -> DocumentsStage:
     """Plan this run: what was added, changed, renamed, deleted or skipped since the catalog's state."""
     started = time.perf_counter()
@@ -64,9 +70,9 @@ def read_documents(
         )
         # Documents this repository has in any store; those outside the configured store are deleted.
         rows = session.execute(
-            select(Document.uid, Document.path, Document.blob_id, Document.config_hash, Document.store_id).where(
-                Document.repository_id == repository.id
-            )
+            select(
+                Document.uid, Document.path, Document.blob_id, Document.config_hash, Document.store_id
+            ).where(Document.repository_id == repository.id)
         ).all()
         known = {
             path: KnownDocument(blob_id=blob_id, config_hash=doc_hash, uid=uid)
@@ -78,12 +84,16 @@ def read_documents(
         )
         skipped_before = dict(
             session.execute(
-                select(SkippedEntry.path, SkippedEntry.blob_id).where(SkippedEntry.repository_id == repository.id)
+                select(SkippedEntry.path, SkippedEntry.blob_id).where(
+                    SkippedEntry.repository_id == repository.id
+                )
             ).all()
         )
         skipped_reasons = dict(
             session.execute(
-                select(SkippedEntry.path, SkippedEntry.reason).where(SkippedEntry.repository_id == repository.id)
+                select(SkippedEntry.path, SkippedEntry.reason).where(
+                    SkippedEntry.repository_id == repository.id
+                )
             ).all()
         )
 

@@ -17,9 +17,13 @@ def repair_from_journal(runtime: Runtime, repository_id: int) -> int:
     """Delete journaled vector ids the ledger does not own (left by a run that died); returns how many."""
     removed = 0
     with runtime.session() as session:
-        journals = list(session.execute(select(IngestJournal.id, IngestJournal.vector_ids).where(
-            IngestJournal.repository_id == repository_id
-        )))
+        journals = list(
+            session.execute(
+                select(IngestJournal.id, IngestJournal.vector_ids).where(
+                    IngestJournal.repository_id == repository_id
+                )
+            )
+        )
     for journal_id, planned in journals:
         for namespace, vector_ids in planned.items():
             owned: set[str] = set()
@@ -55,7 +59,9 @@ def verify_repository(runtime: Runtime, repository_id: int) -> Verification:
         repository = session.get(Repository, repository_id)
         assert repository is not None
         ledger = set(session.scalars(select(Chunk.vector_id).where(Chunk.repository_id == repository_id)))
-        namespaces = set(session.scalars(select(Store.namespace).where(Store.workspace_id == repository.workspace_id)))
+        namespaces = set(
+            session.scalars(select(Store.namespace).where(Store.workspace_id == repository.workspace_id))
+        )
         prefix = f"{repository.uid}:"
     in_store: set[str] = set()
     for namespace in namespaces:

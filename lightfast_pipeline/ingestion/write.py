@@ -47,7 +47,9 @@ def _vectors_for(runtime: Runtime, stage: ChunksStage, namespace: str, progress:
     vectors: dict[str, list[float]] = {}
     for start in range(0, len(order), EMBED_BATCH):
         batch = order[start : start + EMBED_BATCH]
-        for content_hash, vector in zip(batch, runtime.embedder.embed_documents([texts[h] for h in batch]), strict=True):
+        for content_hash, vector in zip(
+            batch, runtime.embedder.embed_documents([texts[h] for h in batch]), strict=True
+        ):
             vectors[content_hash] = list(vector)
         if progress is not None:
             progress(min(start + EMBED_BATCH, len(order)), len(order))
@@ -84,7 +86,10 @@ def _parents(paths: dict[int, str]) -> dict[int, int | None]:
             folder = posixpath.dirname(folder) if folder else None
         parent = None
         while folder is not None and parent is None:
-            parent = next((by_path[f] for f in (posixpath.join(folder, n) for n in FOLDER_INDEXES) if f in by_path), None)
+            parent = next(
+                (by_path[f] for f in (posixpath.join(folder, n) for n in FOLDER_INDEXES) if f in by_path),
+                None,
+            )
             folder = posixpath.dirname(folder) if folder else None
         parents[doc_id] = parent if parent != doc_id else None
     return parents
@@ -102,13 +107,17 @@ def _commit_catalog(runtime: Runtime, stage: ChunksStage, dead: list[str]) -> No
             session.execute(delete(Document).where(Document.uid.in_(documents.deleted_uids)))
         for rename in documents.renamed:
             session.execute(
-                update(Document).where(Document.uid == rename.uid).values(path=rename.new_path, commit=documents.commit)
+                update(Document)
+                .where(Document.uid == rename.uid)
+                .values(path=rename.new_path, commit=documents.commit)
             )
         for plan in stage.plans:
             parsed = plan.document
             row = session.scalar(select(Document).where(Document.uid == parsed.uid))
             if row is None:
-                row = Document(uid=parsed.uid, store_id=documents.store_id, repository_id=documents.repository_id)
+                row = Document(
+                    uid=parsed.uid, store_id=documents.store_id, repository_id=documents.repository_id
+                )
                 session.add(row)
             row.path = parsed.path
             row.blob_id = parsed.blob_id
@@ -159,7 +168,9 @@ def _commit_catalog(runtime: Runtime, stage: ChunksStage, dead: list[str]) -> No
         current = {doc_id: parent for doc_id, _path, parent in rows}
         for doc_id, parent in _parents(paths).items():
             if current.get(doc_id) != parent:
-                session.execute(update(Document).where(Document.id == doc_id).values(parent_document_id=parent))
+                session.execute(
+                    update(Document).where(Document.id == doc_id).values(parent_document_id=parent)
+                )
         repository = session.get(Repository, documents.repository_id)
         assert repository is not None
         repository.document_count = len(paths)
@@ -185,13 +196,17 @@ def write_index(runtime: Runtime, stage: ChunksStage, *, progress: Progress | No
             assert store is not None
             namespace = store.namespace
             runtime.vector_store.ensure_namespace(namespace, store.embedding_dimension)
-        dead_namespaces = dict(
-            session.execute(
-                select(Chunk.vector_id, Store.namespace).join(Store, Store.id == Chunk.store_id).where(
-                    Chunk.vector_id.in_(stage.dead)
-                )
-            ).all()
-        ) if stage.dead else {}
+        dead_namespaces = (
+            dict(
+                session.execute(
+                    select(Chunk.vector_id, Store.namespace)
+                    .join(Store, Store.id == Chunk.store_id)
+                    .where(Chunk.vector_id.in_(stage.dead))
+                ).all()
+            )
+            if stage.dead
+            else {}
+        )
     if namespace is not None:
         records, embedded, reused = _vectors_for(runtime, stage, namespace, progress)
     embedded_at = time.perf_counter()
@@ -205,7 +220,9 @@ def write_index(runtime: Runtime, stage: ChunksStage, *, progress: Progress | No
         if namespace is not None and records:
             planned.setdefault(namespace, []).extend(record.id for record in records)
         with runtime.session() as session:
-            journal = IngestJournal(repository_id=documents.repository_id, run_id=documents.run_id, vector_ids=planned)
+            journal = IngestJournal(
+                repository_id=documents.repository_id, run_id=documents.run_id, vector_ids=planned
+            )
             session.add(journal)
             session.flush()
             journal_id = journal.id

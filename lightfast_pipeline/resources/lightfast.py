@@ -66,5 +66,8 @@ def runtime_from_resources(
     """A Runtime whose services are the configured resources'."""
     settings = catalog.resolve(load_settings())
     return Runtime(
-        settings, embedder=embedder.build(settings), vector_store=vector_store.build(settings), instance=instance
+        settings,
+        embedder=embedder.build(settings),
+        vector_store=vector_store.build(settings),
+        instance=instance,
     )

@@ -59,7 +59,11 @@ class LocalGitSource:
 
     def head_commit(self, ref: str | None = None) -> str:
         branch = ref or self.default_branch()
-        return _git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}").decode().strip()
+        return (
+            _git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+            .decode()
+            .strip()
+        )
 
     def tree(self, commit: str) -> list[TreeEntry]:
         output = _git(self.path, "ls-tree", "-r", "-l", "-z", "--full-tree", commit)
@@ -79,7 +83,9 @@ class LocalGitSource:
             )
         return entries
 
-    def read_blobs(self, blob_ids: Iterable[str], max_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
+    def read_blobs(
+        self, blob_ids: Iterable[str], max_bytes: int | None = None
+    ) -> Iterator[tuple[str, bytes]]:
         ids = list(dict.fromkeys(blob_ids))
         if not ids:
             return

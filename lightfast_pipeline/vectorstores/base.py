@@ -6,14 +6,30 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+FILTERABLE_FIELDS = ("repository", "document")
+"""Metadata keys every backend stores as filterable fields (``where`` accepts only these)."""
+
 
 class VectorStoreError(Exception):
     """The vector store failed (the message is user-facing and contains no secret)."""
 
 
+def check_filter(where: Mapping[str, str] | None) -> None:
+    """Raise :class:`VectorStoreError` if ``where`` names a field that cannot be filtered on."""
+    unknown = set(where or {}) - set(FILTERABLE_FIELDS)
+    if unknown:
+        raise VectorStoreError(
+            f"cannot filter on {sorted(unknown)}: filterable fields are {FILTERABLE_FIELDS}"
+        )
+
+
 @dataclass(frozen=True)
 class VectorRecord:
-    """A vector and its small metadata (repository uid, document uid; display data lives in the catalog)."""
+    """A vector and its small metadata (repository uid, document uid; display data lives in the catalog).
+
+    ``metadata["repository"]`` and ``metadata["document"]`` are filterable; other keys (JSON values) are
+    stored and returned but cannot be filtered on.
+    """
 
     id: str
     vector: Sequence[float]
@@ -22,6 +38,8 @@ class VectorRecord:
 
 @dataclass(frozen=True)
 class VectorMatch:
+    """One search hit: cosine similarity ``score`` (higher is closer) and the record's metadata."""
+
     id: str
     score: float
     metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -60,7 +78,11 @@ class VectorStore(Protocol):
         top_k: int,
         where: Mapping[str, str] | None = None,
     ) -> list[VectorMatch]:
-        """Nearest records by cosine similarity (score: higher is closer), optionally filtered by metadata."""
+        """Nearest records by cosine similarity (score: higher is closer), filtered on FILTERABLE_FIELDS."""
+        ...
+
+    def count(self, namespace: str) -> int:
+        """Number of vectors in the namespace (0 if it does not exist)."""
         ...
 
     def drop_namespace(self, namespace: str) -> None:

@@ -13,7 +13,7 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "author@example.com",
 }
 
-DEFAULT_CONFIG = "version: 1\nstore: docs\ninclude:\n  - \"**/*.md\"\n"
+DEFAULT_CONFIG = 'version: 1\nstore: docs\ninclude:\n  - "**/*.md"\n'
 
 
 class GitRepo:

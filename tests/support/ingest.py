@@ -8,7 +8,13 @@ from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Document, Repository
 from lightfast_pipeline.ingestion.repair import verify_repository
-from lightfast_pipeline.launch import failure_message, ingest_report, ingestion_tags, run_ingestion, run_status
+from lightfast_pipeline.launch import (
+    failure_message,
+    ingest_report,
+    ingestion_tags,
+    run_ingestion,
+    run_status,
+)
 from lightfast_pipeline.runtime import Runtime
 
 

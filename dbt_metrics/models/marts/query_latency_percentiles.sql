@@ -1,0 +1,2 @@
+-- Search latency (ms), one metric point per search.
+{{ metric_percentiles('query_latency') }}

@@ -1,0 +1,48 @@
+"""Live tail of the timeline: poll the newest entries and emit the ones not seen before or changed since."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+from dagster import DagsterInstance
+from sqlalchemy.orm import Session
+
+from lightfast_pipeline.activity.timeline import Entry, TimelineFilter, timeline_page
+
+WINDOW = 200  # newest entries compared at each poll
+
+
+def follow(
+    open_session: Callable[[], AbstractContextManager[Session]],
+    instance: DagsterInstance,
+    filters: TimelineFilter,
+    *,
+    backlog: int = 20,
+    interval: float = 2.0,
+    polls: int | None = None,
+) -> Iterator[Entry]:
+    """Yield the ``backlog`` newest entries (oldest first), then every new or changed entry as polls find it.
+
+    A changed entry (a delivery or run whose status moved on) is yielded again. Runs until the caller stops
+    iterating, or after ``polls`` polls.
+    """
+    seen: OrderedDict[tuple[str, int | str], Entry] = OrderedDict()
+    first = True
+    done = 0
+    while polls is None or done < polls:
+        if not first:
+            time.sleep(interval)
+        with open_session() as session:
+            newest = timeline_page(session, instance, filters, limit=max(WINDOW, backlog)).entries
+        fresh = [entry for entry in reversed(newest) if seen.get((entry.kind, entry.id)) != entry]
+        for entry in fresh:
+            seen[(entry.kind, entry.id)] = entry
+            seen.move_to_end((entry.kind, entry.id))
+        while len(seen) > 5 * WINDOW:
+            seen.popitem(last=False)
+        yield from fresh[max(0, len(fresh) - backlog) :] if first else fresh
+        first = False
+        done += 1

@@ -1,0 +1,76 @@
+"""`lightfast webhooks …`: run the receiver, list stored deliveries."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from lightfast_pipeline.catalog.models import DeliveryStatus, WebhookDelivery
+from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json
+
+app = typer.Typer(help="Receive GitHub webhooks and inspect deliveries.", no_args_is_help=True)
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8787, "--port", help="Port to listen on."),
+) -> None:
+    """Serve POST /webhooks/github and GET /healthz (uvicorn)."""
+    import uvicorn
+
+    from lightfast_pipeline.webhooks import ReceiverConfigError, create_app
+
+    try:
+        receiver = create_app(get_runtime())
+    except ReceiverConfigError as error:
+        fail(str(error))
+    uvicorn.run(receiver, host=host, port=port, log_level="info")
+
+
+def delivery_dict(row: WebhookDelivery) -> dict:
+    """The public fields of a delivery (CLI JSON)."""
+    return {
+        "id": row.delivery_id,
+        "event": row.event,
+        "action": row.action,
+        "repository": row.repository_full_name,
+        "status": row.status,
+        "reason": row.reason,
+        "run_id": row.run_id,
+        "received_at": row.received_at,
+    }
+
+
+@app.command("deliveries")
+def deliveries(
+    status: str = typer.Option(None, "--status", help="Only deliveries with this status."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Newest N deliveries."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List stored webhook deliveries, newest first, with what each one caused."""
+    known = [s.value for s in DeliveryStatus]
+    if status and status not in known:
+        fail(f"unknown status {status!r}; use one of: {', '.join(known)}")
+    query = select(WebhookDelivery).order_by(WebhookDelivery.seq.desc()).limit(limit)
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    with get_runtime().session() as session:
+        rows = [delivery_dict(row) for row in session.scalars(query)]
+    if json_output:
+        print_json({"deliveries": rows})
+        return
+    table = Table("id", "event", "action", "repository", "received", "status", "reason", "run")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["event"],
+            row["action"] or "",
+            row["repository"] or "",
+            row["received_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            row["status"],
+            row["reason"] or "",
+            (row["run_id"] or "")[:8],
+        )
+    console.print(table)

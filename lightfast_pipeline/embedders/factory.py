@@ -1,0 +1,57 @@
+"""Build an embedder from its spec: ``local``, ``cohere`` or a plug-in ``module.path:Attr``."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+from lightfast_pipeline.embedders.base import Embedder, EmbeddingError
+from lightfast_pipeline.settings import load_cohere_settings
+
+_cache: dict[tuple[str, str], Embedder] = {}
+_lock = threading.Lock()
+
+
+def build_embedder(spec: str, model: str) -> Embedder:
+    """The process-wide embedder for ``(spec, model)`` (built once: loading a model costs seconds).
+
+    ``local`` → :class:`SentenceTransformerEmbedder` (``model``); ``cohere`` → :class:`CohereEmbedder` from
+    ``COHERE_API_KEY`` / ``COHERE_BASE_URL`` / ``LIGHTFAST_COHERE_MODEL``; ``pkg.module:Attr`` → ``Attr()``.
+    """
+    key = (spec, model)
+    with _lock:
+        if key not in _cache:
+            _cache[key] = _create(spec, model)
+        return _cache[key]
+
+
+def _create(spec: str, model: str) -> Embedder:
+    if spec == "local":
+        from lightfast_pipeline.embedders.local import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(model)
+    if spec == "cohere":
+        from lightfast_pipeline.embedders.cohere import CohereEmbedder
+
+        settings = load_cohere_settings()
+        if not settings.api_key:
+            raise EmbeddingError("embedder 'cohere' needs COHERE_API_KEY in the environment")
+        return CohereEmbedder(settings.api_key, model=settings.model, base_url=settings.base_url)
+    if ":" in spec:
+        return _plugin(spec)
+    raise EmbeddingError(f"unknown embedder {spec!r}: use 'local', 'cohere' or 'package.module:Factory'")
+
+
+def _plugin(spec: str) -> Embedder:
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise EmbeddingError(f"cannot import embedder plug-in {spec!r}: {exc}") from exc
+    try:
+        embedder = factory()
+    except Exception as exc:
+        raise EmbeddingError(f"embedder plug-in {spec!r} failed to start: {exc}") from exc
+    if not isinstance(embedder, Embedder):
+        raise EmbeddingError(f"embedder plug-in {spec!r} does not implement the Embedder interface")
+    return embedder

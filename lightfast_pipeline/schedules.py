@@ -1,0 +1,55 @@
+"""Reconciliation: every 15 minutes, sync each repository whose branch head moved without a delivery."""
+
+from __future__ import annotations
+
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+from sqlalchemy import select
+
+from lightfast_pipeline.assets.ingestion import ingest_repository_job
+from lightfast_pipeline.catalog.models import Repository
+from lightfast_pipeline.github_events import planned_run
+from lightfast_pipeline.sensors.deliveries import pending_run_id, run_request, sensor_runtime
+from lightfast_pipeline.sources.base import SourceError
+from lightfast_pipeline.sources.factory import source_for
+
+RECONCILE_CRON = "*/15 * * * *"
+
+
+@schedule(
+    job=ingest_repository_job,
+    cron_schedule=RECONCILE_CRON,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Compares each active repository's branch head with its last ingested commit (1 call each).",
+)
+def reconciliation_schedule(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
+    """A scheduled sync for every active repository whose head differs from its last ingested commit."""
+    runtime = sensor_runtime(context.instance)
+    tick = (
+        context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
+        if context.scheduled_execution_time
+        else "now"
+    )
+    requests: list[RunRequest] = []
+    unreachable: list[str] = []
+    with runtime.session() as session:
+        candidates = session.scalars(
+            select(Repository).where(
+                Repository.active.is_(True), Repository.archived.is_(False), Repository.suspended.is_(False)
+            )
+        )
+        for repository in candidates:
+            if pending_run_id(context.instance, repository.uid):
+                continue
+            try:
+                head = source_for(repository, runtime.settings).head_commit(repository.default_branch)
+            except SourceError as error:
+                unreachable.append(f"{repository.full_name}: {error}")
+                continue
+            if head == repository.last_ingested_commit:
+                continue
+            run = planned_run(repository, "system")
+            key = f"reconcile:{repository.uid}:{tick}"
+            requests.append(run_request(context.instance, run, run_key=key, trigger="scheduled"))
+    for problem in unreachable:
+        context.log.warning(f"reconciliation skipped {problem}")
+    return requests or SkipReason("every repository is at its branch head")

@@ -1,0 +1,131 @@
+"""A repository on GitHub read through the REST API, implementing ``sources.base.Source``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from typing import Any
+from urllib.parse import quote
+
+from lightfast_pipeline.sources.base import MODE_SUBMODULE, RepositoryInfo, SourceError, TreeEntry
+from lightfast_pipeline.sources.github.client import GitHubClient, GitHubNotFoundError
+
+BLOB_BATCH = 32  # blobs fetched concurrently per window (bounded memory, ordered output)
+
+
+class GitHubSource:
+    """One repository, addressed by ``owner/name``; GitHub's 301 after a rename or transfer is followed."""
+
+    def __init__(self, client: GitHubClient, full_name: str, *, max_workers: int = 8) -> None:
+        self.client = client
+        self.full_name = full_name
+        self.max_workers = max_workers
+        self._default_branch: str | None = None
+        self._sizes: dict[str, int] = {}
+
+    @property
+    def api_calls(self) -> int:
+        return self.client.api_calls
+
+    @property
+    def _base(self) -> str:
+        return f"/repos/{quote(self.full_name, safe='/')}"
+
+    def repository_info(self) -> RepositoryInfo:
+        try:
+            body = self.client.get_json(self._base)
+        except GitHubNotFoundError:
+            raise SourceError(
+                f"GitHub repository {self.full_name} not found (or the App cannot access it)"
+            ) from None
+        self._default_branch = body["default_branch"]
+        return RepositoryInfo(
+            source_id=str(body["id"]),
+            full_name=body["full_name"],
+            default_branch=body["default_branch"],
+            archived=bool(body.get("archived", False)),
+            private=body.get("private"),
+        )
+
+    def head_commit(self, ref: str | None = None) -> str:
+        branch = ref or self._default_branch or self.repository_info().default_branch
+        try:
+            body = self.client.get_json(f"{self._base}/git/ref/heads/{quote(branch, safe='/')}")
+        except GitHubNotFoundError:
+            raise SourceError(f"branch {branch!r} not found in GitHub repository {self.full_name}") from None
+        return body["object"]["sha"]
+
+    def tree(self, commit: str) -> list[TreeEntry]:
+        entries: list[TreeEntry] = []
+        self._walk(commit, "", entries)
+        self._sizes.update({entry.blob_id: entry.size for entry in entries if entry.size is not None})
+        return entries
+
+    def _get_tree(self, sha: str, *, recursive: bool) -> dict[str, Any]:
+        try:
+            return self.client.get_json(
+                f"{self._base}/git/trees/{sha}", params={"recursive": "1"} if recursive else None
+            )
+        except GitHubNotFoundError:
+            raise SourceError(f"tree {sha} not found in GitHub repository {self.full_name}") from None
+
+    def _walk(self, tree_sha: str, prefix: str, into: list[TreeEntry]) -> None:
+        """Recursive listing; where GitHub truncates it, list this level and walk each subtree alike."""
+        listing = self._get_tree(tree_sha, recursive=True)
+        if not listing.get("truncated"):
+            into.extend(_entry(item, prefix) for item in listing["tree"] if item["type"] != "tree")
+            return
+        level = self._get_tree(tree_sha, recursive=False)
+        for item in level["tree"]:
+            if item["type"] == "tree":
+                self._walk(item["sha"], f"{prefix}{item['path']}/", into)
+            else:
+                into.append(_entry(item, prefix))
+
+    def read_blobs(
+        self, blob_ids: Iterable[str], max_bytes: int | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        wanted = (
+            blob_id
+            for blob_id in blob_ids
+            if max_bytes is None or self._sizes.get(blob_id) is None or self._sizes[blob_id] <= max_bytes
+        )
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            while batch := list(islice(wanted, BLOB_BATCH)):
+                for blob_id, data in zip(batch, pool.map(self._blob, batch), strict=True):
+                    if max_bytes is None or len(data) <= max_bytes:
+                        yield blob_id, data
+
+    def _blob(self, blob_id: str) -> bytes:
+        try:
+            body = self.client.get_json(f"{self._base}/git/blobs/{blob_id}")
+        except GitHubNotFoundError:
+            raise SourceError(f"blob {blob_id} not found in GitHub repository {self.full_name}") from None
+        return _decode(body, f"blob {blob_id}")
+
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        try:
+            body = self.client.get_json(f"{self._base}/contents/{quote(path)}", params={"ref": commit})
+        except GitHubNotFoundError:
+            return None
+        if not isinstance(body, dict) or body.get("type") != "file":
+            return None  # a directory listing, symlink or submodule
+        if body.get("encoding") != "base64":  # files over 1 MB come without content: read the blob
+            return self._blob(body["sha"])
+        return _decode(body, path)
+
+
+def _entry(item: dict[str, Any], prefix: str) -> TreeEntry:
+    mode = item["mode"]
+    size = None if mode == MODE_SUBMODULE else item.get("size")
+    return TreeEntry(path=f"{prefix}{item['path']}", blob_id=item["sha"], size=size, mode=mode)
+
+
+def _decode(body: dict[str, Any], what: str) -> bytes:
+    try:
+        return base64.b64decode(body.get("content") or "")
+    except (binascii.Error, ValueError):
+        raise SourceError(f"GitHub returned {what} with content that is not valid base64") from None

@@ -1,0 +1,348 @@
+"""The embedded default vector store: LanceDB on local disk, one table per namespace.
+
+Correct with several writer processes, readers and a kill -9 under these conditions, all kept here:
+
+- every write of a table (merge_insert, delete, index creation, optimize) holds an exclusive ``flock`` on
+  ``<uri>/_locks/<table>.lock``. Measured with lancedb 0.40: two processes ``merge_insert``-ing the same
+  ids in commits of 500 left 3,945 rows for 3,000 ids even with the BTREE index on ``id``; with the lock,
+  0 duplicates and a faster run (no commit conflicts). The OS drops the lock of a killed process. Remote
+  URIs (``s3://`` …) get no lock: use them with one writer per namespace;
+- a BTREE index on ``id`` created with the table (fast ``merge_insert`` matching, ``IN`` deletes);
+- ids unique inside one write (LanceDB would insert a repeated id twice), large batches, and a retry
+  with backoff on commit conflicts (e.g. beside a concurrent ``optimize``);
+- readers check for a newer table version on every read (``read_consistency_interval`` 0 s by default:
+  a local manifest check is cheap, and a search right after another process's write must see it).
+
+Search is exact (brute-force cosine over the namespace): ~30 ms at 20k vectors, fine up to ~100k vectors
+per namespace. Past ~500k vectors an IVF_PQ index becomes necessary; it then needs ``nprobes≈50`` and
+``refine_factor≈10`` to keep recall (measured at 1M: ~50 s to build). :meth:`LanceDBVectorStore.optimize`
+(compaction and removal of old versions) should run on a schedule: every write adds a version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from lightfast_pipeline.vectorstores.base import (
+    FILTERABLE_FIELDS,
+    VectorMatch,
+    VectorRecord,
+    VectorStoreError,
+    check_filter,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WRITE_BATCH = 5_000
+DELETE_BATCH = 1_000
+WRITE_ATTEMPTS = 8
+LOCK_DIR = "_locks"
+_CONFLICT = re.compile(r"conflict|retryable|concurrent|commit", re.IGNORECASE)
+
+
+def table_name(namespace: str) -> str:
+    """A safe, stable and collision-free table name for a namespace."""
+    if not namespace:
+        raise VectorStoreError("a vector namespace must not be empty")
+    readable = re.sub(r"[^a-z0-9_-]+", "_", namespace.lower()).strip("_")[:48]
+    digest = hashlib.sha256(namespace.encode("utf-8")).hexdigest()[:12]
+    return f"ns_{readable}_{digest}" if readable else f"ns_{digest}"
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _id_in(ids: Sequence[str]) -> str:
+    return "id IN (" + ", ".join(sql_string(i) for i in ids) + ")"
+
+
+def _schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+            pa.field("repository", pa.string()),
+            pa.field("document", pa.string()),
+            pa.field("metadata", pa.string()),
+        ]
+    )
+
+
+def _where(where: Mapping[str, str] | None) -> str | None:
+    if not where:
+        return None
+    check_filter(where)
+    return " AND ".join(f"{field} = {sql_string(str(value))}" for field, value in sorted(where.items()))
+
+
+def _row(record: VectorRecord) -> dict[str, Any]:
+    metadata = dict(record.metadata)
+    return {
+        "id": record.id,
+        "vector": [float(v) for v in record.vector],
+        "repository": _optional_str(metadata.pop("repository", None)),
+        "document": _optional_str(metadata.pop("document", None)),
+        "metadata": json.dumps(metadata, sort_keys=True) if metadata else None,
+    }
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _metadata(row: Mapping[str, Any]) -> dict[str, Any]:
+    metadata: dict[str, Any] = json.loads(row["metadata"]) if row.get("metadata") else {}
+    for field in FILTERABLE_FIELDS:
+        if row.get(field) is not None:
+            metadata[field] = row[field]
+    return metadata
+
+
+class LanceDBVectorStore:
+    """Namespaced vectors in a LanceDB database directory (or any URI LanceDB accepts)."""
+
+    backend = "lancedb"
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        read_consistency_interval: timedelta = timedelta(0),
+        write_batch: int = WRITE_BATCH,
+    ) -> None:
+        import lancedb
+
+        if write_batch < 500:
+            raise ValueError(
+                "write_batch must be at least 500 (small commits multiply versions and conflicts)"
+            )
+        self.uri = uri
+        self._write_batch = write_batch
+        self._db = lancedb.connect(uri, read_consistency_interval=read_consistency_interval)
+        local = "://" not in uri or uri.startswith("file://")
+        self._lock_dir = Path(uri.removeprefix("file://")) / LOCK_DIR if local else None
+
+    # -- tables ---------------------------------------------------------------------------------------------
+
+    def _open(self, namespace: str) -> Any | None:
+        """The namespace's table, or None if it does not exist.
+
+        Opened per operation (~1.5 ms) rather than cached, so a table dropped and recreated by another
+        process is never read through a stale handle.
+        """
+        try:
+            table = self._db.open_table(table_name(namespace))
+        except ValueError:
+            return None
+        self._ensure_id_index(table)
+        return table
+
+    def _open_or_create(self, namespace: str, dimension: int) -> Any:
+        table = self._open(namespace)
+        if table is None:
+            name = table_name(namespace)
+            try:
+                table = self._db.create_table(name, schema=_schema(dimension))
+            except ValueError:  # created by another process in between
+                table = self._db.open_table(name)
+            self._ensure_id_index(table)
+        existing = table.schema.field("vector").type.list_size
+        if existing != dimension:
+            raise VectorStoreError(
+                f"namespace {namespace!r} holds {existing}-dimensional vectors, got {dimension} dimensions"
+            )
+        return table
+
+    def _ensure_id_index(self, table: Any) -> None:
+        """Create the BTREE index on ``id`` unless present (under the table lock: others may race)."""
+        from lancedb.index import BTree
+
+        def has_index() -> bool:
+            return any(index.columns == ["id"] for index in table.list_indices())
+
+        if has_index():
+            return
+        with self._table_lock(table.name):
+            if has_index():
+                return
+            try:
+                _retry(lambda: table.create_index("id", config=BTree(), replace=False))
+            except RuntimeError as exc:
+                if "already exists" not in str(exc):
+                    raise VectorStoreError(f"cannot index vector ids of table {table.name}: {exc}") from exc
+
+    # -- VectorStore ----------------------------------------------------------------------------------------
+
+    def ensure_namespace(self, namespace: str, dimension: int) -> None:
+        """Create the namespace's table (with its id index) if missing; check its dimension otherwise."""
+        self._open_or_create(namespace, dimension)
+
+    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None:
+        """Insert or replace by id, in batches; the last record wins when an id repeats."""
+        if not records:
+            return
+        unique = list({record.id: record for record in records}.values())
+        dimension = len(unique[0].vector)
+        if any(len(record.vector) != dimension for record in unique):
+            raise VectorStoreError("all vectors of one upsert must have the same dimension")
+        table = self._open_or_create(namespace, dimension)
+        schema = _schema(dimension)
+        for start in range(0, len(unique), self._write_batch):
+            data = pa.Table.from_pylist([_row(r) for r in unique[start : start + self._write_batch]], schema)
+            self._write(
+                table.name,
+                lambda data=data: (
+                    table.merge_insert("id")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(data)
+                ),
+            )
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+        """Delete by id in batches of ``IN`` lists; unknown ids and namespaces are ignored."""
+        table = self._open(namespace)
+        if table is None or not ids:
+            return
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), DELETE_BATCH):
+            predicate = _id_in(unique[start : start + DELETE_BATCH])
+            self._write(table.name, lambda predicate=predicate: table.delete(predicate))
+
+    def fetch(self, namespace: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Vectors of the ids that exist."""
+        table = self._open(namespace)
+        if table is None or not ids:
+            return {}
+        found: dict[str, list[float]] = {}
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), DELETE_BATCH):
+            predicate = _id_in(unique[start : start + DELETE_BATCH])
+            rows = table.search().where(predicate).select(["id", "vector"]).limit(None).to_arrow()
+            found.update(zip(rows["id"].to_pylist(), rows["vector"].to_pylist(), strict=True))
+        return found
+
+    def list_ids(self, namespace: str, prefix: str = "") -> Iterator[str]:
+        """Every id starting with ``prefix``, sorted."""
+        table = self._open(namespace)
+        if table is None:
+            return iter(())
+        query = table.search().select(["id"]).limit(None)
+        if prefix:
+            query = query.where(f"starts_with(id, {sql_string(prefix)})")
+        return iter(sorted(query.to_arrow()["id"].to_pylist()))
+
+    def query(
+        self,
+        namespace: str,
+        vector: Sequence[float],
+        top_k: int,
+        where: Mapping[str, str] | None = None,
+    ) -> list[VectorMatch]:
+        """Exact cosine search (score = 1 - cosine distance), filtered before ranking."""
+        predicate = _where(where)
+        table = self._open(namespace)
+        if table is None or top_k <= 0:
+            return []
+        query = table.search(list(vector), vector_column_name="vector").distance_type("cosine").limit(top_k)
+        if predicate:
+            query = query.where(predicate, prefilter=True)
+        try:
+            rows = query.select(["id", "repository", "document", "metadata", "_distance"]).to_list()
+        except Exception as exc:
+            raise VectorStoreError(f"vector search in namespace {namespace!r} failed: {exc}") from exc
+        return [
+            VectorMatch(id=r["id"], score=1.0 - float(r["_distance"]), metadata=_metadata(r)) for r in rows
+        ]
+
+    def count(self, namespace: str) -> int:
+        """Number of vectors in the namespace (0 if it does not exist)."""
+        table = self._open(namespace)
+        return 0 if table is None else int(table.count_rows())
+
+    def drop_namespace(self, namespace: str) -> None:
+        """Drop the namespace's table (no error if it does not exist)."""
+        name = table_name(namespace)
+        with self._table_lock(name):
+            self._db.drop_table(name, ignore_missing=True)
+
+    # -- maintenance ----------------------------------------------------------------------------------------
+
+    def table_names(self) -> list[str]:
+        """Names of every namespace table in the database."""
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            page = self._db.list_tables(page_token=token)
+            names.extend(page.tables)
+            token = page.page_token
+            if not token:
+                return names
+
+    def optimize(self, cleanup_older_than: timedelta = timedelta(hours=1)) -> int:
+        """Compact every namespace table and delete versions older than ``cleanup_older_than``.
+
+        Safe beside running writers and readers as long as none holds a version older than the threshold.
+        Returns the number of tables optimised.
+        """
+        optimised = 0
+        for name in self.table_names():
+            table = self._db.open_table(name)
+            self._write(name, lambda table=table: table.optimize(cleanup_older_than=cleanup_older_than))
+            optimised += 1
+        return optimised
+
+    @contextmanager
+    def _table_lock(self, name: str) -> Iterator[None]:
+        """Exclusive advisory lock of one table across processes (local databases only)."""
+        if self._lock_dir is None:
+            yield
+            return
+        self._lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_dir / f"{name}.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _write(self, name: str, operation: Callable[[], T]) -> T:
+        try:
+            with self._table_lock(name):
+                return _retry(operation)
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"vector store write failed: {exc}") from exc
+
+
+def _retry(operation: Callable[[], T]) -> T:
+    """Run ``operation``, retrying commit conflicts with jittered exponential backoff."""
+    attempt = 0
+    while True:
+        try:
+            return operation()
+        except (OSError, RuntimeError) as exc:
+            attempt += 1
+            if attempt >= WRITE_ATTEMPTS or not _CONFLICT.search(str(exc)):
+                raise
+            delay = 0.05 * 2**attempt * (1 + random.random())
+            log.info("LanceDB commit conflict (attempt %d), retrying in %.2fs: %s", attempt, delay, exc)
+            time.sleep(delay)

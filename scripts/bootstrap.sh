@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what is missing into ./.venv (idempotent; skipped when pyproject.toml is unchanged since the last install).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip uv
+# torch first with pip: it takes the CPU wheel this kind of machine keeps on disk (uv would fetch a CUDA build).
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev]"
+rm -f .venv/.installed-*
+touch "$stamp"

@@ -1,0 +1,90 @@
+"""A fast deterministic embedder for tests: feature hashing of words and bigrams, MiniLM's tokenizer.
+
+Select it in any process with ``LIGHTFAST_EMBEDDER=tests.support.embedders:HashingEmbedder``. Calls are
+counted in :attr:`HashingEmbedder.calls` / :attr:`HashingEmbedder.texts` and, when
+``LIGHTFAST_TEST_EMBED_LOG`` names a file, one line per call with the number of texts is appended to it
+(runs in subprocesses count too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from lightfast_pipeline.embedders.tokenizer import default_tokenizer_json, token_counter
+
+EMBED_LOG_ENV = "LIGHTFAST_TEST_EMBED_LOG"
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def embedded_texts_logged(log: Path) -> int:
+    """Texts embedded according to a ``LIGHTFAST_TEST_EMBED_LOG`` file (0 if it does not exist)."""
+    if not log.exists():
+        return 0
+    return sum(int(line) for line in log.read_text().split())
+
+
+class HashingEmbedder:
+    """Deterministic 384-dimensional unit vectors in which lexical overlap gives high cosine similarity."""
+
+    provider = "test"
+    model = "hashing-384"
+    dimension = 384
+    max_input_tokens = 256
+
+    calls: ClassVar[int] = 0
+    texts: ClassVar[int] = 0
+    _count_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self._counter = token_counter(default_tokenizer_json())
+
+    @classmethod
+    def reset_counts(cls) -> None:
+        """Zero the in-process counters."""
+        with cls._count_lock:
+            cls.calls = 0
+            cls.texts = 0
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens all-MiniLM-L6-v2 would see (so chunk bounds are realistic)."""
+        return self._counter.count(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text; the call is counted (and logged when the env asks)."""
+        self._record(len(texts))
+        return [self._vector(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Queries are embedded like documents (and counted)."""
+        return self.embed_documents([text])[0]
+
+    def _record(self, count: int) -> None:
+        with self._count_lock:
+            HashingEmbedder.calls += 1
+            HashingEmbedder.texts += count
+            log = os.environ.get(EMBED_LOG_ENV)
+            if log:
+                with open(log, "a", encoding="utf-8") as handle:
+                    handle.write(f"{count}\n")
+
+    def _vector(self, text: str) -> list[float]:
+        words = _WORD.findall(text.lower())
+        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+        vector = [0.0] * self.dimension
+        for feature in features:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % self.dimension
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vector))
+        if norm == 0.0:
+            vector[0] = 1.0
+            return vector
+        return [v / norm for v in vector]

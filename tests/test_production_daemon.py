@@ -1,0 +1,320 @@
+"""The production setup for real: deploy/dagster.yaml on PostgreSQL, the Dagster daemon and webserver as
+subprocesses, runs submitted through GraphQL into the queue (QueuedRunCoordinator) and launched by the daemon.
+
+The code location is this file's ``defs``: a ``nap`` job that sleeps (so runs can be watched queued, running,
+cancelled and killed) and reports its pid. Timings of deploy/dagster.yaml are kept except the monitoring poll
+interval; the killed run carries a short ``dagster/max_runtime_seconds`` tag.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    in_process_executor,
+    job,
+    op,
+)
+from sqlalchemy.engine import make_url
+
+from lightfast_pipeline import runs, tags
+from lightfast_pipeline.catalog.db import get_engine
+from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.workspaces import get_or_create_organization
+from tests.support.postgres import create_database, deploy_environment, drop_database, write_deploy_instance
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+LOCATION = "production_test"
+WORKSPACE = "default"
+
+
+@op(config_schema={"seconds": float, "pid_dir": str})
+def nap(context) -> None:
+    """Sleep ``seconds`` in small steps (so cancellation is prompt), after writing the run worker's pid."""
+    Path(context.op_config["pid_dir"], f"{context.run_id}.pid").write_text(str(os.getpid()))
+    deadline = time.monotonic() + context.op_config["seconds"]
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+@job(executor_def=in_process_executor)
+def nap_job() -> None:
+    nap()
+
+
+defs = Definitions(jobs=[nap_job])
+
+
+@dataclass
+class Deployment:
+    """Handles on the running deployment."""
+
+    instance: DagsterInstance
+    graphql_url: str
+    pid_dir: Path
+    runtime: Runtime
+
+    def submit(self, repository: str, seconds: float, **extra_tags: str) -> str:
+        """Submit a nap run through GraphQL (as the UI does); it enters the queue."""
+        run_tags = {
+            tags.WORKSPACE: WORKSPACE,
+            tags.REPOSITORY: repository,
+            tags.TRIGGER: "manual",
+            tags.USER: "tester",
+            **extra_tags,
+        }
+        variables = {
+            "executionParams": {
+                "selector": {
+                    "repositoryLocationName": LOCATION,
+                    "repositoryName": "__repository__",
+                    "jobName": "nap_job",
+                },
+                "runConfigData": {
+                    "ops": {"nap": {"config": {"seconds": seconds, "pid_dir": str(self.pid_dir)}}}
+                },
+                "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in run_tags.items()]},
+            }
+        }
+        data = self.graphql(LAUNCH_RUN, variables)["launchRun"]
+        assert data["__typename"] == "LaunchRunSuccess", data
+        return data["run"]["runId"]
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        """POST a GraphQL query to the webserver."""
+        response = requests.post(
+            self.graphql_url, json={"query": query, "variables": variables or {}}, timeout=30
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    def status(self, run_id: str) -> DagsterRunStatus:
+        """The run's current Dagster status."""
+        return self.instance.get_run_by_id(run_id).status
+
+    def wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll ``predicate`` every half second until true, or fail naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.5)
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+LAUNCH_RUN = """
+mutation Launch($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+RUNS_QUERY = """
+query Runs($filter: RunsFilter) {
+  runsOrError(filter: $filter) {
+    ... on Runs { results { runId status jobName startTime endTime tags { key value } } }
+  }
+}
+"""
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a Dagster process in its own session (so it and its code servers stop together)."""
+    handle = log.open("wb")
+    return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the process group we started, SIGKILL it if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def deployment(
+    postgres_server, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deployment]:
+    """Daemon + webserver on deploy/dagster.yaml; Dagster storage and catalog on one PostgreSQL server."""
+    catalog_name = f"catalog_{make_url(postgres_url).database}"
+    catalog_url = create_database(postgres_server, catalog_name).render_as_string(hide_password=False)
+    home = tmp_path / "dagster"
+    write_deploy_instance(home, run_monitoring={"poll_interval_seconds": 5})
+    workspace_file = tmp_path / "workspace.yaml"
+    workspace_file.write_text(
+        yaml.safe_dump(
+            {
+                "load_from": [
+                    {
+                        "python_file": {
+                            "relative_path": __file__,
+                            "attribute": "defs",
+                            "location_name": LOCATION,
+                        }
+                    }
+                ]
+            }
+        )
+    )
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    env_vars = {
+        **deploy_environment(postgres_url, max_concurrent_runs=6),
+        "DAGSTER_HOME": str(home),
+        "LIGHTFAST_HOME": str(tmp_path / "lightfast"),
+        "LIGHTFAST_DATABASE_URL": catalog_url,
+        "LIGHTFAST_USER": "operator",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    for name, value in env_vars.items():
+        monkeypatch.setenv(name, value)
+    env = {**os.environ}
+    bindir = Path(sys.executable).parent
+    port = _free_port()
+    webserver = _start(
+        [str(bindir / "dagster-webserver"), "-w", str(workspace_file), "-h", "127.0.0.1", "-p", str(port)],
+        env,
+        tmp_path / "webserver.log",
+    )
+    daemon = _start(
+        [str(bindir / "dagster-daemon"), "run", "-w", str(workspace_file)], env, tmp_path / "daemon.log"
+    )
+    runtime = Runtime(load_settings())
+    with runtime.session() as session:
+        get_or_create_organization(session)
+    try:
+        with DagsterInstance.get() as instance:
+            result = Deployment(instance, f"http://127.0.0.1:{port}/graphql", pid_dir, runtime)
+            result.wait(lambda: _up(port), 90, "the webserver")
+            yield result
+    finally:
+        _stop(daemon)
+        _stop(webserver)
+        get_engine(catalog_url).dispose()
+        drop_database(postgres_server, catalog_name)
+
+
+def _up(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _finished(deployment: Deployment, run_ids: list[str]) -> Callable[[], bool]:
+    return lambda: all(deployment.instance.get_run_by_id(run_id).is_finished for run_id in run_ids)
+
+
+def test_queue_cancellation_monitoring_and_jobs_agree_with_graphql(deployment: Deployment) -> None:
+    d = deployment
+    a1 = d.submit("repo-a", 12)
+    b1 = d.submit("repo-b", 12)
+    c1 = d.submit("repo-c", 120)
+    k1 = d.submit("repo-k", 600, **{"dagster/max_runtime_seconds": "15"})
+    a2 = d.submit("repo-a", 4)
+    c2 = d.submit("repo-c", 120)
+
+    # A queued run is cancelled while its repository's other run holds the slot; it never starts.
+    d.wait(lambda: d.status(c1) == DagsterRunStatus.STARTED, 90, "the first repo-c run to start")
+    assert d.status(c2) == DagsterRunStatus.QUEUED
+    with d.runtime.session() as session:
+        assert runs.cancel_job(d.instance, session, c2, user="operator").status == runs.CANCELLED
+    # A running run is cancelled through the run coordinator: the run worker really stops.
+    d.wait(lambda: (d.pid_dir / f"{c1}.pid").exists(), 30, "the repo-c run worker")
+    with d.runtime.session() as session:
+        runs.cancel_job(d.instance, session, c1, user="operator")
+    d.wait(lambda: d.status(c1) == DagsterRunStatus.CANCELED, 60, "the running repo-c run to be cancelled")
+    worker = int((d.pid_dir / f"{c1}.pid").read_text())
+    d.wait(lambda: not _alive(worker), 30, "the cancelled run worker to exit")
+
+    # A run worker killed with SIGKILL: run monitoring fails the run once it exceeds its maximum runtime.
+    d.wait(lambda: (d.pid_dir / f"{k1}.pid").exists(), 90, "the repo-k run worker")
+    os.kill(int((d.pid_dir / f"{k1}.pid").read_text()), signal.SIGKILL)
+    k2 = d.submit("repo-k", 1)
+
+    d.wait(_finished(d, [a1, a2, b1]), 120, "the repo-a and repo-b runs")
+    a1_job, a2_job, b1_job = (runs.get_job(d.instance, run_id).job for run_id in (a1, a2, b1))
+    assert {a1_job.status, a2_job.status, b1_job.status} == {runs.COMPLETED}
+    # Same repository: strictly one after another. Different repositories: overlapping.
+    first, second = sorted((a1_job, a2_job), key=lambda job: job.started_at)
+    assert second.started_at >= first.completed_at
+    assert b1_job.started_at < a1_job.completed_at and a1_job.started_at < b1_job.completed_at
+
+    d.wait(lambda: d.status(k1) == DagsterRunStatus.FAILURE, 90, "run monitoring to fail the killed run")
+    killed = runs.get_job(d.instance, k1)
+    assert killed.job.status == runs.FAILED
+    events = [
+        (record.event_log_entry.dagster_event_type, record.event_log_entry.message)
+        for record in d.instance.get_records_for_run(k1).records
+    ][-6:]
+    assert "maximum runtime" in (killed.error or ""), events
+    d.wait(_finished(d, [k2]), 60, "the next repo-k run")
+    assert d.status(k2) == DagsterRunStatus.SUCCESS  # the repository is not left blocked
+
+    # Cancelled runs stay cancelled: c2 was never launched, c1 did not come back.
+    time.sleep(6)  # longer than one dequeue interval
+    for run_id in (c1, c2):
+        assert d.status(run_id) == DagsterRunStatus.CANCELED
+        assert d.instance.get_run_by_id(run_id).tags[tags.CANCELLED_BY] == "operator"
+    assert runs.get_job(d.instance, c2).job.started_at is None
+
+    # The jobs API and the UI's GraphQL agree on every run.
+    ui = d.graphql(RUNS_QUERY, {"filter": {"tags": [{"key": tags.WORKSPACE, "value": WORKSPACE}]}})
+    ui_runs = ui["runsOrError"]["results"]
+    page = runs.list_jobs(d.instance, WORKSPACE, limit=100)
+    assert [listed.id for listed in page.jobs] == [run["runId"] for run in ui_runs]
+    for listed, ui_run in zip(page.jobs, ui_runs, strict=True):
+        assert listed.status == runs.job_status(DagsterRunStatus(ui_run["status"]))
+        ui_tags = {tag["key"]: tag["value"] for tag in ui_run["tags"]}
+        assert (listed.repository, listed.trigger, listed.user) == (
+            ui_tags[tags.REPOSITORY],
+            ui_tags[tags.TRIGGER],
+            ui_tags[tags.USER],
+        )
+        if ui_run["startTime"] is not None:
+            assert listed.started_at.timestamp() == pytest.approx(ui_run["startTime"], abs=0.001)
+    stats = runs.statistics(d.instance, WORKSPACE, timedelta(hours=1))
+    assert stats.by_status == {"queued": 0, "running": 0, "completed": 4, "failed": 1, "cancelled": 2}
+    assert stats.success_rate == 80.0
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
