@@ -1,0 +1,67 @@
+"""Catalog: migrations equal the models, and workspace names never collide into one slug or key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from lightfast_pipeline.catalog.db import get_engine, migrate, session_scope
+from lightfast_pipeline.catalog.models import Base
+from lightfast_pipeline.workspaces import (
+    WorkspaceError,
+    create_workspace,
+    find_workspace,
+    get_or_create_organization,
+    list_workspaces,
+)
+
+
+@pytest.fixture
+def catalog_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    migrate(url)
+    return url
+
+
+def test_migrations_match_the_models(catalog_url: str) -> None:
+    with get_engine(catalog_url).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": "lightfast_catalog_version"})
+        differences = compare_metadata(context, Base.metadata)
+    assert [
+        diff for diff in differences if diff[0] != "remove_table" or diff[1].name != "lightfast_catalog_version"
+    ] == []
+
+
+def test_every_organisation_gets_a_default_workspace(catalog_url: str) -> None:
+    with session_scope(catalog_url) as session:
+        organization = get_or_create_organization(session, "Acme")
+        assert [ws.name for ws in organization.workspaces if ws.is_default] == ["default"]
+        assert find_workspace(session, None, "Acme").organization_id == organization.id
+
+
+def test_names_unique_per_org_slugs_and_keys_unique_globally(catalog_url: str) -> None:
+    with session_scope(catalog_url) as session:
+        acme = get_or_create_organization(session, "Acme")
+        other = get_or_create_organization(session, "Other")
+        first = create_workspace(session, "Docs Team", organization=acme)
+        second = create_workspace(session, "Docs Team", organization=other)
+        third = create_workspace(session, "docs-team", organization=acme)
+        with pytest.raises(WorkspaceError, match="already exists"):
+            create_workspace(session, "Docs Team", organization=acme)
+        slugs = [first.slug, second.slug, third.slug]
+        keys = [first.key, second.key, third.key]
+        assert len(set(slugs)) == 3 and len(set(keys)) == 3
+        assert first.slug == "docs-team"
+
+
+def test_long_names_are_not_truncated_into_a_collision(catalog_url: str) -> None:
+    base = "Platform documentation for the payments and billing infrastructure group"
+    with session_scope(catalog_url) as session:
+        one = create_workspace(session, base + " (EU)")
+        two = create_workspace(session, base + " (US)")
+        assert one.slug != two.slug and one.key != two.key
+        assert len(one.slug) <= 60 and len(one.key) <= 12
+        assert {ws.name for ws in list_workspaces(session)} >= {base + " (EU)", base + " (US)"}
