@@ -261,14 +261,21 @@ def run_output(instance: DagsterInstance, run_id: str) -> dict[str, int | float]
     return dict(sorted(totals.items()))
 
 
+RUN_ERROR_EVENTS = {
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.RUN_CANCELING,
+    DagsterEventType.ENGINE_EVENT,
+    DagsterEventType.RUN_FAILURE,
+}
+
+
 def run_error(instance: DagsterInstance, run_id: str) -> str | None:
-    """Why a run failed: the first step error; else the run-level messages in order (e.g. run monitoring's
-    "Canceling due to exceeding maximum runtime…" followed by the failure itself)."""
-    connection = instance.get_records_for_run(
-        run_id,
-        of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_CANCELING, DagsterEventType.RUN_FAILURE},
-    )
-    run_messages: list[str] = []
+    """Why a run failed: the first step error; else the run-level story in order, e.g. run monitoring's
+    "Canceling due to exceeding maximum runtime…", or the code server's "terminated by signal 9" engine event,
+    followed by the failure message itself."""
+    connection = instance.get_records_for_run(run_id, of_type=RUN_ERROR_EVENTS)
+    messages: list[str] = []
+    last_engine_message = None
     for record in connection.records:
         event = record.event_log_entry.dagster_event
         if event is None:
@@ -280,9 +287,15 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
             step = event.step_key or "step"
             return f"{step}: {error.message.strip()}" if error else (event.message or step)
         message = (event.message or record.event_log_entry.user_message or "").strip()
+        if event.event_type == DagsterEventType.ENGINE_EVENT:
+            last_engine_message = message
+            continue
+        if event.event_type == DagsterEventType.RUN_FAILURE and last_engine_message:
+            messages.append(last_engine_message)  # what happened just before the run was failed
         if message:
-            run_messages.append(message)
-    return " ".join(run_messages) or None
+            messages.append(message)
+        last_engine_message = None
+    return " ".join(messages) or None
 
 
 def get_job(instance: DagsterInstance, run_id: str) -> JobDetail:
@@ -351,9 +364,7 @@ def cancel_job(instance: DagsterInstance, session: Session, run_id: str, *, user
     record = _record(instance, run_id)
     run = record.dagster_run
     if run.status not in CANCELLABLE:
-        raise JobError(
-            f"job {run_id} is {job_status(run.status)}; only queued or running jobs can be cancelled"
-        )
+        raise JobError(f"job {run_id} is {job_status(run.status)}; only queued or running jobs can be cancelled")
     if not instance.run_coordinator.cancel_run(run_id):
         raise JobError(f"Dagster could not cancel job {run_id} (its run launcher did not accept it)")
     instance.add_run_tags(run_id, {tags.CANCELLED_BY: user})

@@ -45,9 +45,7 @@ def test_glob_semantics(path: str, expected: bool) -> None:
 
 
 def test_double_star_matches_anywhere_and_folder_globs() -> None:
-    config = parse_config(
-        b"version: 1\nstore: s\ninclude: ['**/*.md', 'guides/']\nexclude: ['**/CHANGELOG.md']\n"
-    )
+    config = parse_config(b"version: 1\nstore: s\ninclude: ['**/*.md', 'guides/']\nexclude: ['**/CHANGELOG.md']\n")
     assert config.matches("README.md")
     assert config.matches("a/b/c.md")
     assert config.matches("guides/x/y.txt")
@@ -154,9 +152,7 @@ def test_detection_missing_and_invalid() -> None:
 
 
 def test_fingerprint_ignores_layout_and_follows_content() -> None:
-    compact = parse_config(
-        b"{version: 1, store: docs, include: ['docs/**/*.md', '*.md'], exclude: [docs/internal/]}"
-    )
+    compact = parse_config(b"{version: 1, store: docs, include: ['docs/**/*.md', '*.md'], exclude: [docs/internal/]}")
     assert config_fingerprint(compact) == config_fingerprint(parse_config(VALID))
     changed = parse_config(VALID + b"max_file_bytes: 2048\n")
     assert config_fingerprint(changed) != config_fingerprint(parse_config(VALID))

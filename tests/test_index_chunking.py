@@ -151,9 +151,7 @@ PROPERTY_SETTINGS = settings(
 
 @PROPERTY_SETTINGS
 @given(body=markdown_document(), max_tokens=st.integers(64, 256), overlap_share=st.floats(0, 0.5))
-def test_markdown_chunks_are_bounded_valid_and_lose_nothing(
-    body: str, max_tokens: int, overlap_share: float
-) -> None:
+def test_markdown_chunks_are_bounded_valid_and_lose_nothing(body: str, max_tokens: int, overlap_share: float) -> None:
     overlap = int(max_tokens * overlap_share)
     drafts = chunk_markdown("Generated Title", body, COUNT, max_tokens, overlap)
     check_invariants(drafts, body, max_tokens)
@@ -193,9 +191,7 @@ def test_plain_text_chunks_are_bounded_and_lose_nothing(paragraphs: list[str], m
 
 @PROPERTY_SETTINGS
 @given(
-    sentences=st.lists(
-        st.lists(st.sampled_from(VOCABULARY), min_size=5, max_size=20), min_size=30, max_size=80
-    ),
+    sentences=st.lists(st.lists(st.sampled_from(VOCABULARY), min_size=5, max_size=20), min_size=30, max_size=80),
     overlap=st.integers(1, 40),
 )
 def test_overlap_comes_from_the_end_of_the_previous_piece(sentences: list[list[str]], overlap: int) -> None:
@@ -215,10 +211,7 @@ def test_overlap_comes_from_the_end_of_the_previous_piece(sentences: list[list[s
 
 
 def test_heading_paths_breadcrumbs_and_no_merging_of_sections() -> None:
-    body = (
-        "# Guide\n\nIntro.\n\n## Install\n\nRun it.\n\n### On Linux\n\nUse apt.\n\n"
-        "## Empty\n\n## Use\n\nCall it.\n"
-    )
+    body = "# Guide\n\nIntro.\n\n## Install\n\nRun it.\n\n### On Linux\n\nUse apt.\n\n## Empty\n\n## Use\n\nCall it.\n"
     drafts = chunk_markdown("Guide", body, COUNT, 256, 32)
     assert [(d.heading_path, d.text) for d in drafts] == [
         ("", "Guide\n\nIntro."),
@@ -254,9 +247,7 @@ def test_large_code_block_is_split_between_lines_and_refenced() -> None:
         lines = fenced_part.split("\n")
         assert (lines[0] == "```js" and lines[-1] == "```") or "After the code." in chunk.text
         assert all(line in code for line in lines[1:-1] if line.startswith("const"))
-    seen = [
-        line for d in code_chunks for line in d.text[d.body_offset :].split("\n") if line.startswith("const")
-    ]
+    seen = [line for d in code_chunks for line in d.text[d.body_offset :].split("\n") if line.startswith("const")]
     assert seen == code  # every line exactly once, in order (no overlap inside code)
 
 

@@ -179,9 +179,7 @@ def test_new_document_embeds_and_repeats_get_occurrence_suffix() -> None:
 
 def test_inserting_a_section_keeps_every_other_chunk() -> None:
     before = plan_chunks("r", "d", drafts_of("a", "b", "c"), {}, lambda _hash: None)
-    existing = {
-        vid: d.content_hash for vid, d in zip(before.vector_ids, drafts_of("a", "b", "c"), strict=True)
-    }
+    existing = {vid: d.content_hash for vid, d in zip(before.vector_ids, drafts_of("a", "b", "c"), strict=True)}
     after = plan_chunks("r", "d", drafts_of("a", "new", "b", "c"), existing, lambda _hash: None)
     assert after.keep == before.vector_ids
     assert after.embed == [after.vector_ids[1]]

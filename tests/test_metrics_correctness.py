@@ -20,10 +20,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from lightfast_pipeline.metrics.loader import ensure_schema, upsert
+from lightfast_pipeline.metrics.loader import upsert
 from lightfast_pipeline.metrics.ranges import StatsRange
-from lightfast_pipeline.metrics.refresh import ensure_models
 from lightfast_pipeline.metrics.stats import read_stats
+from tests.test_warehouse_load import template
+
+__all__ = ["template"]  # the built models, shared with test_warehouse_load
 
 T0 = datetime(2026, 3, 1)
 DAYS = 10
@@ -79,17 +81,13 @@ def generate_runs(count: int, seed: int = 7) -> list[Run]:
         if status != "queued":
             started = created + timedelta(seconds=rng.randrange(0, 90))
         if status in ("completed", "failed", "cancelled"):
-            duration = (
-                rng.choice([1000, 2500, 2500, 60_000]) if rng.random() < 0.3 else rng.randrange(200, 900_000)
-            )
+            duration = rng.choice([1000, 2500, 2500, 60_000]) if rng.random() < 0.3 else rng.randrange(200, 900_000)
             ended = started + timedelta(milliseconds=duration)
         job = "ingest_repository" if rng.random() < 0.95 else "warehouse_refresh"
         runs.append(Run(f"run-{n:06d}", job, status, workspace, uid, created, started, ended, duration))
     for n in range(40):  # only cancelled runs in a three-hour window
         created = CANCELLED_ONLY[0] + timedelta(minutes=4 * n)
-        runs.append(
-            Run(f"cancel-{n}", "ingest_repository", "cancelled", "acme", "r1", created, created, created, 0)
-        )
+        runs.append(Run(f"cancel-{n}", "ingest_repository", "cancelled", "acme", "r1", created, created, created, 0))
     return runs
 
 
@@ -180,16 +178,6 @@ def assert_jobs(actual: dict[str, Any], expected: dict[str, Any]) -> None:
 # ---- fixture: one warehouse, built once -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty warehouse with the dbt models built once (the models are views over the raw tables)."""
-    path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        ensure_schema(con)
-    assert ensure_models(path)
-    return path
-
-
 def empty_warehouse(template: Path, directory: Path) -> tuple[Path, duckdb.DuckDBPyConnection]:
     path = directory / "warehouse.duckdb"
     shutil.copyfile(template, path)
@@ -197,9 +185,7 @@ def empty_warehouse(template: Path, directory: Path) -> tuple[Path, duckdb.DuckD
 
 
 @pytest.fixture(scope="module")
-def warehouse(
-    template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, list[Run], list[dict[str, Any]]]:
+def warehouse(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Run], list[dict[str, Any]]]:
     path, con = empty_warehouse(template, tmp_path_factory.mktemp("warehouse"))
     runs = generate_runs(6000)
     points = generate_points(3000)
@@ -340,9 +326,7 @@ def test_hourly_series_matches_brute_force(warehouse, name: str) -> None:
 def test_runs_spanning_an_hour_boundary_count_once(warehouse) -> None:
     path, runs, _ = warehouse
     spanning = [
-        r
-        for r in runs
-        if r.job_name == "ingest_repository" and r.ended_at and r.ended_at.hour != r.created_at.hour
+        r for r in runs if r.job_name == "ingest_repository" and r.ended_at and r.ended_at.hour != r.created_at.hour
     ]
     assert len(spanning) > 100  # the generator really produced them
     start, end = RANGES["all"]

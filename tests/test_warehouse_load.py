@@ -135,9 +135,9 @@ def seed_catalog(runtime: Runtime) -> dict[str, int]:
         return {"workspace": workspace.id, "repository": handbook.id, "store": store.id}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse with the raw schema and the dbt models, built once for the module."""
+    """A warehouse with the raw schema and the dbt models (views over the raw tables), built once."""
     path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
         ensure_schema(con)

@@ -29,6 +29,7 @@ from lightfast_pipeline.metrics.dbt_project import (
     WAREHOUSE_PATH_ENV,
     dbt_executable,
     mark_models_current,
+    parse_manifest,
 )
 from lightfast_pipeline.metrics.ranges import parse_range
 from lightfast_pipeline.metrics.stats import read_models
@@ -40,7 +41,7 @@ METRICS_GROUP = "metrics"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 if not dbt_project.manifest_path.exists():
-    dbt_project.preparer.prepare(dbt_project)
+    parse_manifest()
 
 
 class MetricsTranslator(DagsterDbtTranslator):
@@ -113,9 +114,7 @@ def read_metrics(warehouse: Path) -> tuple[dict[str, float | None], dict[str, st
         durations = con.execute("select p50, p95, p99 from job_duration_percentiles").fetchall()[0]
         searchable = con.execute("select p95 from time_to_searchable_percentiles").fetchall()[0]
         latency = con.execute("select p95 from query_latency_percentiles").fetchall()[0]
-        health = con.execute(
-            "select key, status from health where level = 'workspace' order by key"
-        ).fetchall()
+        health = con.execute("select key, status from health where level = 'workspace' order by key").fetchall()
     figures = {
         "runs_24h": jobs[0],
         "success_rate_pct": jobs[1],

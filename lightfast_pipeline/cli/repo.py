@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -150,7 +151,7 @@ def show(repo: str, json_output: bool = typer.Option(False, "--json", help="Prin
         print_json(payload)
         return
     for key, value in payload.items():
-        console.print(f"[bold]{key}[/]: {value if value is not None else ''}", highlight=False)
+        console.print(f"[bold]{key}[/]: {escape(str(value if value is not None else ''))}", highlight=False)
 
 
 @app.command("detect-config")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
@@ -41,7 +42,10 @@ def search_command(
     table = Table("score", "document", "section", "snippet", show_lines=True)
     for hit in result.results:
         table.add_row(
-            f"{hit.score:.3f}", f"[bold]{hit.title}[/]\n{hit.repository}:{hit.path}", hit.heading, hit.snippet
+            f"{hit.score:.3f}",
+            f"[bold]{escape(hit.title)}[/]\n{escape(hit.repository)}:{escape(hit.path)}",
+            escape(hit.heading),
+            escape(hit.snippet),
         )
     console.print(table)
     latency = result.latency_ms

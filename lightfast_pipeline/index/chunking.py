@@ -31,19 +31,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from markdown_it.token import Token
-
+from lightfast_pipeline.index.blocks import (
+    FENCE_START,
+    Block,
+    Section,
+    is_closing_fence,
+    markdown_sections,
+    normalise,
+    split_lines,
+    text_sections,
+)
 from lightfast_pipeline.index.hashing import content_hash
-from lightfast_pipeline.index.markdown import parse_tokens
 
 MIN_MAX_TOKENS = 16
 BREADCRUMB_SEPARATOR = " > "
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 _WHITESPACE = re.compile(r"\s+")
-_FENCE_START = re.compile(r"^(`{3,}|~{3,})")
 _MAX_CHARS_PER_TOKEN = 32
-_NOT_PROSE = frozenset({"fence", "code_block", "table", "html_block", "hr"})
 
 
 @dataclass(frozen=True)
@@ -56,23 +61,6 @@ class ChunkDraft:
     token_count: int
     content_hash: str
     body_offset: int
-
-
-@dataclass(frozen=True)
-class _Block:
-    """A block as a line range [start, end) of the document, with the blocks nested in it."""
-
-    start: int
-    end: int
-    prose: bool
-    fence: str = ""  # the fence marker when this is fenced code
-    children: tuple[_Block, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Section:
-    headings: tuple[str, ...]
-    blocks: list[_Block]
 
 
 @dataclass
@@ -95,24 +83,15 @@ def _surely_over(text: str, budget: int) -> bool:
     return len(text) > budget and len(text.split()) > budget
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _glue_fence_starts(parts: list[str]) -> list[str]:
     """Never start a part with a fence marker (it would open a code block at the start of a chunk)."""
     glued: list[str] = []
     for part in parts:
-        if glued and _FENCE_START.match(part):
+        if glued and FENCE_START.match(part):
             glued[-1] = f"{glued[-1]} {part}"
         else:
             glued.append(part)
     return glued
-
-
-def _is_closing_fence(line: str, markup: str) -> bool:
-    stripped = line.lstrip(" \t>").rstrip()
-    return len(stripped) >= len(markup) and set(stripped) == {markup[0]}
 
 
 class _Chunker:
@@ -195,9 +174,7 @@ class _Chunker:
             if len(parts) > 1:
                 units: list[_Unit] = []
                 for position, part in enumerate(parts):
-                    units.extend(
-                        self.text_units(part, budget, joiner if position == 0 else " ", prose, level)
-                    )
+                    units.extend(self.text_units(part, budget, joiner if position == 0 else " ", prose, level))
                 return units
         units = []
         rest = text
@@ -229,15 +206,13 @@ class _Chunker:
             ]
         opener = lines[0]
         prefix = opener[: opener.find(markup)] if markup in opener else ""
-        if len(lines) > 1 and _is_closing_fence(lines[-1], markup):
+        if len(lines) > 1 and is_closing_fence(lines[-1], markup):
             closer, inner = lines[-1], lines[1:-1]
         else:
             closer, inner = re.sub(r"[^>\s]", " ", prefix) + markup, lines[1:]
         frame = self.cost(f"{opener}\n{closer}")
         if frame * 2 > budget:  # no room to repeat the fence lines: keep the code as plain lines, unfenced
-            return [
-                unit for line in inner for unit in self.text_units(line, budget, "\n", False) if line.strip()
-            ]
+            return [unit for line in inner for unit in self.text_units(line, budget, "\n", False) if line.strip()]
         inner_budget = budget - frame
         pieces: list[list[str]] = [[]]
         piece_cost = 0
@@ -261,14 +236,12 @@ class _Chunker:
                     self.cost(piece_text),
                     joiner if position == 0 else "\n",
                     False,
-                    lambda smaller, piece_lines=piece_lines: self.fence_units(
-                        piece_lines, markup, smaller, "\n"
-                    ),
+                    lambda smaller, piece_lines=piece_lines: self.fence_units(piece_lines, markup, smaller, "\n"),
                 )
             )
         return units
 
-    def block_units(self, lines: list[str], block: _Block, budget: int, joiner: str) -> list[_Unit]:
+    def block_units(self, lines: list[str], block: Block, budget: int, joiner: str) -> list[_Unit]:
         """A block as one unit; when it does not fit, its nested blocks (list items…) and loose lines."""
         text = "\n".join(lines[block.start : block.end])
         cost = self.cost(text) if not _surely_over(text, budget) else budget + 1
@@ -284,14 +257,10 @@ class _Chunker:
             for number in range(line, stop):
                 if lines[number].strip():
                     units.extend(
-                        self.text_units(
-                            lines[number], budget, _joiner(lines, number, joiner, units), block.prose
-                        )
+                        self.text_units(lines[number], budget, _joiner(lines, number, joiner, units), block.prose)
                     )
             if child is not None:
-                units.extend(
-                    self.block_units(lines, child, budget, _joiner(lines, child.start, joiner, units))
-                )
+                units.extend(self.block_units(lines, child, budget, _joiner(lines, child.start, joiner, units)))
                 line = max(stop, child.end)
         return units
 
@@ -307,7 +276,7 @@ class _Chunker:
             take = min(take - 1, take * self.overlap // max(cost, 1))
             cost = self.cost(" ".join(words[len(words) - take :])) if take else 0
         tail = words[len(words) - take :] if take else []
-        while tail and _FENCE_START.match(tail[0]):
+        while tail and FENCE_START.match(tail[0]):
             tail.pop(0)
         return " ".join(tail)
 
@@ -348,63 +317,29 @@ class _Chunker:
             position = end
         return pieces
 
-    def chunk_sections(self, title: str, lines: list[str], sections: list[_Section]) -> list[ChunkDraft]:
+    def chunk_sections(self, title: str, lines: list[str], sections: list[Section]) -> list[ChunkDraft]:
         """Chunks of every section of a document whose text is ``lines``."""
         drafts: list[ChunkDraft] = []
         for section in sections:
             if not section.blocks:
                 continue
             headings = list(section.headings)
-            parts = [_normalise(title), *headings]
+            parts = [normalise(title), *headings]
             whole_head = BREADCRUMB_SEPARATOR.join(part for part in parts if part)
             whole_head = f"{whole_head}\n\n" if whole_head else ""
-            whole = whole_head + "\n\n".join(
-                "\n".join(lines[block.start : block.end]) for block in section.blocks
-            )
+            whole = whole_head + "\n\n".join("\n".join(lines[block.start : block.end]) for block in section.blocks)
             tokens = self.count(whole) if not _surely_over(whole, self.max_tokens - self.base) else 0
             if 0 < tokens <= self.max_tokens:
                 pieces = [(whole, tokens, len(whole_head))]
             else:
                 head, head_tokens = self.head(parts)
                 budget = self.max_tokens - head_tokens
-                units = [
-                    unit
-                    for block in section.blocks
-                    for unit in self.block_units(lines, block, budget, "\n\n")
-                ]
+                units = [unit for block in section.blocks for unit in self.block_units(lines, block, budget, "\n\n")]
                 pieces = self.pack(head, head_tokens, units)
             heading_path = BREADCRUMB_SEPARATOR.join(headings)
             for text, count, offset in pieces:
                 drafts.append(ChunkDraft(len(drafts), heading_path, text, count, content_hash(text), offset))
         return drafts
-
-
-def _fence_like_ranges(lines: list[str], start: int, end: int) -> list[_Block]:
-    """Fence-looking line pairs the parser does not see as code (inside HTML blocks, e.g. comments).
-
-    Cutting between such a pair would let the second line open a code block in the next chunk.
-    """
-    ranges: list[_Block] = []
-    opened: tuple[int, str] | None = None
-    for number in range(start, end):
-        marker = _FENCE_START.match(lines[number].lstrip(" \t"))
-        if opened is None and marker:
-            opened = (number, marker.group(1))
-        elif opened is not None and _is_closing_fence(lines[number], opened[1]):
-            ranges.append(_Block(opened[0], number + 1, False, opened[1]))
-            opened = None
-    if opened is not None:
-        ranges.append(_Block(opened[0], end, False, opened[1]))
-    return ranges
-
-
-def _span(lines: list[str], start: int, end: int) -> tuple[int, int]:
-    """The range without its leading and trailing blank lines (empty when all are blank)."""
-    while start < end and not lines[start].strip():
-        start += 1
-    while end > start and not lines[end - 1].strip():
-        end -= 1
-    return start, end
 
 
 def _joiner(lines: list[str], start: int, first: str, units: list[_Unit]) -> str:
@@ -414,100 +349,17 @@ def _joiner(lines: list[str], start: int, first: str, units: list[_Unit]) -> str
     return "\n\n" if start > 0 and not lines[start - 1].strip() else "\n"
 
 
-def _block_tree(lines: list[str]) -> list[tuple[_Block, tuple[int, str] | None]]:
-    """Top-level blocks of a Markdown document in order, with (level, text) for headings."""
-    stack: list[tuple[Token | None, list[_Block]]] = [(None, [])]
-    top: list[tuple[_Block, tuple[int, str] | None]] = []
-    heading_text = ""
-
-    def add(token: Token, children: list[_Block]) -> None:
-        assert token.map is not None
-        start, end = _span(lines, *token.map)
-        if end <= start:
-            return
-        kind = token.type.removesuffix("_open")
-        if kind == "html_block":
-            children = _fence_like_ranges(lines, start, end)
-        elif kind == "table":
-            children = []  # a table is cut between its rows (lines)
-        block = _Block(
-            start, end, kind not in _NOT_PROSE, token.markup if kind == "fence" else "", tuple(children)
-        )
-        if len(stack) > 1:
-            stack[-1][1].append(block)
-        else:
-            top.append((block, (int(token.tag[1:]), heading_text) if kind == "heading" else None))
-
-    for token in parse_tokens("\n".join(lines), inline=False):
-        if token.nesting == 1:
-            stack.append((token, []))
-        elif token.nesting == -1:
-            opened, children = stack.pop()
-            if opened is not None and opened.map is not None:
-                add(opened, children)
-        elif token.type == "inline":
-            heading_text = _normalise(token.content)
-        elif token.map is not None:
-            add(token, [])
-    return top
-
-
-def _markdown_sections(title: str, lines: list[str]) -> list[_Section]:
-    """Split a document into sections by top-level headings; every other non-blank line lands in a block."""
-    sections: list[_Section] = []
-    stack: list[tuple[int, str]] = []
-    blocks: list[_Block] = []
-    covered = 0
-
-    def claim_gap(end: int) -> None:  # lines no block claims (link reference definitions) are kept
-        start, stop = _span(lines, covered, end)
-        if stop > start:
-            blocks.append(_Block(start, stop, False))
-
-    def headings() -> tuple[str, ...]:
-        return tuple(name for level, name in stack if name and not (level == 1 and name == _normalise(title)))
-
-    for block, heading in _block_tree(lines):
-        claim_gap(block.start)
-        covered = max(covered, block.end)
-        if heading is None:
-            blocks.append(block)
-            continue
-        sections.append(_Section(headings(), blocks))
-        blocks = []
-        while stack and stack[-1][0] >= heading[0]:
-            stack.pop()
-        stack.append(heading)
-    claim_gap(len(lines))
-    sections.append(_Section(headings(), blocks))
-    return sections
-
-
-def _lines(body: str) -> list[str]:
-    return body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def chunk_markdown(
     title: str, body: str, count_tokens: Callable[[str], int], max_tokens: int, overlap: int
 ) -> list[ChunkDraft]:
     """Chunks of a Markdown body (front matter already removed), in document order."""
-    lines = _lines(body)
-    return _Chunker(count_tokens, max_tokens, overlap).chunk_sections(
-        title, lines, _markdown_sections(title, lines)
-    )
+    lines = split_lines(body)
+    return _Chunker(count_tokens, max_tokens, overlap).chunk_sections(title, lines, markdown_sections(title, lines))
 
 
 def chunk_text(
     title: str, body: str, count_tokens: Callable[[str], int], max_tokens: int, overlap: int
 ) -> list[ChunkDraft]:
     """Chunks of a plain text file: one section, cut between paragraphs, then lines, sentences, words."""
-    lines = _lines(body)
-    blocks: list[_Block] = []
-    start = 0
-    for number in range(len(lines) + 1):
-        if number == len(lines) or not lines[number].strip():
-            first, end = _span(lines, start, number)
-            if end > first:
-                blocks.append(_Block(first, end, True))
-            start = number + 1
-    return _Chunker(count_tokens, max_tokens, overlap).chunk_sections(title, lines, [_Section((), blocks)])
+    lines = split_lines(body)
+    return _Chunker(count_tokens, max_tokens, overlap).chunk_sections(title, lines, text_sections(lines))

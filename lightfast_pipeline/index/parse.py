@@ -119,11 +119,7 @@ def _issues(inline_tokens: list[Token]) -> list[str]:
     for inline in inline_tokens:
         # Join the plain text of the run; code spans, HTML and images become a space (never a reference).
         text = "".join(
-            child.content
-            if child.type == "text"
-            else "\n"
-            if child.type in ("softbreak", "hardbreak")
-            else " "
+            child.content if child.type == "text" else "\n" if child.type in ("softbreak", "hardbreak") else " "
             for child in inline.children or []
         )
         found.update(match.group(1) for match in _ISSUE_REFERENCE.finditer(text))

@@ -17,7 +17,7 @@ _PROJECT_HASH_CURSOR = "dbt_project_hash"
 
 
 class DbtBuildError(Exception):
-    """``dbt build`` failed; the message carries dbt's output."""
+    """A dbt command failed; the message carries dbt's output."""
 
 
 def project_hash() -> str:
@@ -25,9 +25,7 @@ def project_hash() -> str:
     digest = hashlib.sha256()
     files = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
     for folder in ("models", "macros", "tests"):
-        files += sorted(
-            path for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.suffix in {".sql", ".yml"}
-        )
+        files += sorted(path for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.suffix in {".sql", ".yml"})
     for path in files:
         if path.is_file():
             digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
@@ -43,9 +41,7 @@ def models_current(con: duckdb.DuckDBPyConnection) -> bool:
 
 def mark_models_current(con: duckdb.DuckDBPyConnection) -> None:
     """Remember that the models of this project version are built."""
-    con.execute(
-        "insert or replace into raw.cursors values (?, ?)", [_PROJECT_HASH_CURSOR, project_hash()]
-    ).fetchall()
+    con.execute("insert or replace into raw.cursors values (?, ?)", [_PROJECT_HASH_CURSOR, project_hash()]).fetchall()
 
 
 def dbt_env(warehouse: Path) -> dict[str, str]:
@@ -61,15 +57,18 @@ def dbt_executable() -> str:
 
 def build_models(warehouse: Path) -> None:
     """Run ``dbt build`` against ``warehouse`` (outside Dagster: first CLI refresh, or a project change)."""
+    _dbt("build", warehouse)
+
+
+def parse_manifest() -> Path:
+    """Run ``dbt parse`` (writes ``target/manifest.json``, which ``@dbt_assets`` needs) and return its path."""
+    _dbt("parse", DBT_PROJECT_DIR / "target" / "parse-only.duckdb")
+    return DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def _dbt(command: str, warehouse: Path) -> None:
     result = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
+        [dbt_executable(), command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
         env=dbt_env(warehouse),
         cwd=DBT_PROJECT_DIR,
         capture_output=True,
@@ -77,4 +76,4 @@ def build_models(warehouse: Path) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise DbtBuildError(f"dbt build failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}")
+        raise DbtBuildError(f"dbt {command} failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}")
