@@ -70,9 +70,7 @@ def test_assets_publish_metrics_and_check_workspace_health(
     )
     resources = {"catalog": CatalogResource()}
 
-    result = materialize(
-        [warehouse_raw, dbt_metrics_models, warehouse_metrics], instance=instance, resources=resources
-    )
+    result = materialize([warehouse_raw, dbt_metrics_models, warehouse_metrics], instance=instance, resources=resources)
     assert result.success
     metadata, severity, passed = metrics_of(instance)
     assert metadata["runs_24h"] == 10

@@ -61,18 +61,14 @@ def add_run(
     run_tags[tags.REPOSITORY] = repository
     if delivery:
         run_tags[tags.DELIVERY] = delivery
-    run = DagsterRun(
-        job_name=job_name, run_id=make_new_run_id(), tags=run_tags, status=DagsterRunStatus.NOT_STARTED
-    )
+    run = DagsterRun(job_name=job_name, run_id=make_new_run_id(), tags=run_tags, status=DagsterRunStatus.NOT_STARTED)
     instance.run_storage.add_historical_run(run, created)
     for event_type, at in events:
         advance(instance, run.run_id, event_type, at, job_name)
     return run.run_id
 
 
-def advance(
-    instance: DagsterInstance, run_id: str, event_type: DagsterEventType, at: datetime, job: str = INGEST
-):
+def advance(instance: DagsterInstance, run_id: str, event_type: DagsterEventType, at: datetime, job: str = INGEST):
     """Report one run event (start, success, failure, cancel) at a known time."""
     instance.run_storage.handle_run_event(run_id, DagsterEvent(event_type.value, job), update_timestamp=at)
 
@@ -213,9 +209,7 @@ def test_incremental_load_updates_unfinished_runs_and_deletions(
         ("completed", 4000)
     ]
     assert raw(lightfast_env, f"select count(*) from raw.runs where run_id = '{newest}'") == [(1,)]
-    assert raw(lightfast_env, "select count(*) from raw.metric_points") == [
-        (2,)
-    ]  # overlap re-read, no doubles
+    assert raw(lightfast_env, "select count(*) from raw.metric_points") == [(2,)]  # overlap re-read, no doubles
     assert raw(lightfast_env, "select count(*) from raw.documents") == [(2,)]
 
 
@@ -237,9 +231,7 @@ def test_readers_never_wait_for_the_writer_and_the_writer_never_waits_for_reader
             # while a writer builds, the live file stays readable and a second writer does not wait
             assert building != lightfast_env.warehouse_path
             assert raw(lightfast_env, "select count(*) from raw.runs") == [(1,)]
-            busy = refresh_warehouse(
-                lightfast_env.warehouse_path, instance, lightfast_env.database_url, wait=False
-            )
+            busy = refresh_warehouse(lightfast_env.warehouse_path, instance, lightfast_env.database_url, wait=False)
             assert not busy.refreshed
         assert analyst.poll() is None  # still reading its snapshot, never interrupted
     finally:
@@ -256,7 +248,7 @@ time.sleep(60)
 
 
 def test_failed_refresh_leaves_the_warehouse_untouched(
-    lightfast_env: Settings, instance: DagsterInstance
+    lightfast_env: Settings, instance: DagsterInstance, prebuilt: None
 ) -> None:
     runtime = Runtime(lightfast_env)
     seed_catalog(runtime)
@@ -284,16 +276,12 @@ def stats(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_cli_json_sections_and_fresh_runs(
-    lightfast_env: Settings, instance: DagsterInstance, prebuilt: None
-) -> None:
+def test_cli_json_sections_and_fresh_runs(lightfast_env: Settings, instance: DagsterInstance, prebuilt: None) -> None:
     runtime = Runtime(lightfast_env)
     seed_catalog(runtime)
     now = datetime.now(UTC)
     add_run(instance, now - timedelta(hours=3), succeeded(now - timedelta(hours=3), 1000))
-    add_run(
-        instance, now - timedelta(hours=30), succeeded(now - timedelta(hours=30), 3000)
-    )  # previous period
+    add_run(instance, now - timedelta(hours=30), succeeded(now - timedelta(hours=30), 3000))  # previous period
 
     full = stats("--compare", "--percentiles", "--timeseries", "--health")
     assert set(full) == {

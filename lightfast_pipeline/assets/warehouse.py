@@ -43,9 +43,7 @@ PENDING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStat
     name="warehouse_raw",
     group_name=METRICS_GROUP,
     pool=WAREHOUSE_POOL,
-    specs=[
-        AssetSpec(["raw", table], description=f"raw.{table} in the DuckDB warehouse") for table in RAW_TABLES
-    ],
+    specs=[AssetSpec(["raw", table], description=f"raw.{table} in the DuckDB warehouse") for table in RAW_TABLES],
     description="Runs, metric points, deliveries, documents and stores loaded incrementally into DuckDB.",
 )
 def warehouse_raw(context: AssetExecutionContext, catalog: CatalogResource) -> Iterator[MaterializeResult]:
@@ -120,9 +118,7 @@ def time_to_searchable_sensor(context: RunStatusSensorContext) -> SkipReason | N
     if record is None or record.end_time is None:
         return SkipReason(f"run {run.run_id} has no end time")
     with session_scope(load_settings().database_url) as session:
-        points = record_time_to_searchable(
-            session, run.run_id, run.tags, datetime.fromtimestamp(record.end_time, UTC)
-        )
+        points = record_time_to_searchable(session, run.run_id, run.tags, datetime.fromtimestamp(record.end_time, UTC))
     context.log.info("run %s: %d time_to_searchable point(s)", run.run_id, len(points))
     return None
 

@@ -17,18 +17,12 @@ from lightfast_pipeline.runtime import Runtime
 
 def stats(
     range_: str = typer.Option("24h", "--range", help="24h, 7d, 30d or FROM..TO (ISO dates or times, UTC)."),
-    compare: bool = typer.Option(
-        False, "--compare", help="Compare with the previous period of equal length."
-    ),
-    percentiles: bool = typer.Option(
-        False, "--percentiles", help="Duration p50/p95/p99/max of completed jobs."
-    ),
+    compare: bool = typer.Option(False, "--compare", help="Compare with the previous period of equal length."),
+    percentiles: bool = typer.Option(False, "--percentiles", help="Duration p50/p95/p99/max of completed jobs."),
     timeseries: bool = typer.Option(False, "--timeseries", help="Every hour of the range (UTC)."),
     health: bool = typer.Option(False, "--health", help="Health of the workspace, its stores and sources."),
     workspace: str | None = typer.Option(None, "--workspace", "-w", help="Workspace slug (default: all)."),
-    refresh: bool = typer.Option(
-        True, "--refresh/--no-refresh", help="Load new runs into the warehouse first."
-    ),
+    refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Load new runs into the warehouse first."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Statistics of ingestion jobs (the warehouse's dbt models, refreshed incrementally first)."""

@@ -159,9 +159,7 @@ def load_metric_points(con: duckdb.DuckDBPyConnection, session: Session) -> int:
     cursor = int(get_cursor(con, "metric_points") or 0)
     start, written = max(0, cursor - ID_OVERLAP), 0
     while True:
-        rows = session.execute(
-            select(table).where(table.c.id > start).order_by(table.c.id).limit(BATCH)
-        ).mappings()
+        rows = session.execute(select(table).where(table.c.id > start).order_by(table.c.id).limit(BATCH)).mappings()
         batch = [
             {
                 **{key: value for key, value in row.items() if key != "at"},
@@ -198,9 +196,7 @@ def load_deliveries(con: duckdb.DuckDBPyConnection, session: Session) -> int:
     """Deliveries above the cursor, plus those still waiting to be processed."""
     table: Table = WebhookDelivery.__table__
     columns = [table.c[name] for name in _DELIVERY_COLUMNS]
-    pending = [
-        row[0] for row in con.execute("select seq from raw.deliveries where status = 'received'").fetchall()
-    ]
+    pending = [row[0] for row in con.execute("select seq from raw.deliveries where status = 'received'").fetchall()]
     written = 0
     for chunk in _chunks(pending, 500):
         rows = session.execute(select(*columns).where(table.c.seq.in_(chunk))).mappings()
@@ -321,9 +317,7 @@ def set_cursor(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
 
 
 def _timestamps(row: Any) -> dict[str, Any]:
-    return {
-        key: naive_utc(value) if isinstance(value, datetime) else value for key, value in dict(row).items()
-    }
+    return {key: naive_utc(value) if isinstance(value, datetime) else value for key, value in dict(row).items()}
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -24,9 +24,7 @@ def record_time_to_searchable(
     matches = [WebhookDelivery.run_id == run_id]
     if run_tags.get(tags.DELIVERY):
         matches.append(WebhookDelivery.delivery_id == run_tags[tags.DELIVERY])
-    deliveries = session.scalars(
-        select(WebhookDelivery).where(or_(*matches)).order_by(WebhookDelivery.seq)
-    ).all()
+    deliveries = session.scalars(select(WebhookDelivery).where(or_(*matches)).order_by(WebhookDelivery.seq)).all()
     if not deliveries:
         return []
     repository = None

@@ -101,9 +101,7 @@ def _number(value: Any, digits: int | None) -> int | float | None:
 def percentiles_section(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """``percentiles``: duration (ms) p50/p95/p99/max over completed jobs, and how many there were."""
     row = _rows(con, "select * from job_duration_percentiles")[0]
-    return {key: _round(row[key], 1) for key in ("p50", "p95", "p99", "max")} | {
-        "sample_size": row["sample_size"]
-    }
+    return {key: _round(row[key], 1) for key in ("p50", "p95", "p99", "max")} | {"sample_size": row["sample_size"]}
 
 
 def timeseries_section(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -131,9 +129,7 @@ def health_section(con: duckdb.DuckDBPyConnection, workspace: str | None) -> dic
         return row["key"] if workspace else f"{row['workspace']}/{row['key']}"
 
     scope = [
-        r
-        for r in rows
-        if (r["level"], r["key"]) == (("workspace", workspace) if workspace else ("overall", "overall"))
+        r for r in rows if (r["level"], r["key"]) == (("workspace", workspace) if workspace else ("overall", "overall"))
     ]
     return {
         "workspace": scope[0]["status"] if scope else "idle",

@@ -5,13 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,16 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import FIXTURES
 from tests.support.github_server import GitHubServer
+from tests.support.gitrepo import GitRepo as BaseGitRepo
 
 WEBHOOKS = FIXTURES / "github-webhooks"
 APP_ID = "424242"
 WEBHOOK_SECRET = "test-webhook-secret"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
 
 
 @cache
@@ -47,51 +39,23 @@ def app_key_pair() -> tuple[str, str]:
     return private, public
 
 
-class GitRepo:
-    """A real git repository the test writes commits into."""
+class GitRepo(BaseGitRepo):
+    """The shared test repository, with commits that write and remove files in one call."""
 
-    def __init__(self, path: Path, branch: str = "main") -> None:
-        self.path = path
-        self.branch = branch
-        path.mkdir(parents=True, exist_ok=True)
-        self.git("init", "-q", "-b", branch)
-
-    def git(self, *args: str) -> str:
-        """Run git with a fixed identity; return stdout."""
-        env = {**os.environ, **GIT_ENV}
-        result = subprocess.run(
-            ["git", "-C", str(self.path), *args], capture_output=True, check=True, env=env
-        )
-        return result.stdout.decode().strip()
-
-    def commit(
+    def commit(  # type: ignore[override]
         self, files: dict[str, str | bytes] | None = None, *, remove: tuple[str, ...] = (), message: str = "c"
     ) -> str:
         """Write/remove files, commit everything, return the new commit sha."""
         for rel, content in (files or {}).items():
-            target = self.path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content.encode() if isinstance(content, str) else content)
+            self.write(rel, content)
         for rel in remove:
-            self.git("rm", "-q", rel)
-        self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", message)
-        return self.head()
+            self.remove(rel)
+        return super().commit(message)
 
-    def move(self, old: str, new: str, message: str = "move") -> str:
+    def move(self, old: str, new: str, message: str = "move") -> str:  # type: ignore[override]
         """Rename a file (same blob) and commit."""
-        (self.path / new).parent.mkdir(parents=True, exist_ok=True)
-        self.git("mv", old, new)
-        self.git("commit", "-q", "-m", message)
-        return self.head()
-
-    def head(self) -> str:
-        """Sha of the branch tip."""
-        return self.git("rev-parse", "HEAD")
-
-    def reset_hard(self, commit: str) -> None:
-        """Move the branch back (a force push rewrites history)."""
-        self.git("reset", "-q", "--hard", commit)
+        super().move(old, new)
+        return super().commit(message)
 
 
 @dataclass

@@ -21,6 +21,7 @@ class GitRepo:
 
     def __init__(self, path: Path, branch: str = "main") -> None:
         self.path = path
+        self.branch = branch
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", branch)
 
