@@ -151,4 +151,4 @@ def test_time_to_searchable_recorded_per_delivery(lightfast_env: Settings, insta
     ]
     assert {p.tags["delivery"] for p in points} == {"d-tagged", "d-later"}
     assert {(p.workspace_id, p.repository_id) for p in points} == {(ids["workspace"], ids["repository"])}
-    assert points[0].at.replace(tzinfo=UTC) == start + timedelta(milliseconds=2500)  # SQLite drops the zone
+    assert points[0].at == start + timedelta(milliseconds=2500)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import typer
 
@@ -16,7 +18,8 @@ def dev(
 ) -> None:
     """Start the Dagster UI and daemon (sensors, schedules, run queue) on this project's instance."""
     runtime = get_runtime()
-    dagster = shutil.which("dagster")
+    beside = Path(sys.executable).parent / "dagster"
+    dagster = str(beside) if beside.exists() else shutil.which("dagster")
     if dagster is None:
         fail("the `dagster` command is not installed in this environment")
     os.environ["DAGSTER_HOME"] = str(runtime.settings.dagster_home)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ def record_time_to_searchable(
         record_metric(
             session,
             "time_to_searchable",
-            max(0.0, (completed_at - _aware(delivery.received_at)).total_seconds() * 1000),
+            max(0.0, (completed_at - delivery.received_at).total_seconds() * 1000),
             workspace_id=repository.workspace_id if repository else None,
             repository_id=repository.id if repository else None,
             tags={"delivery": delivery.delivery_id, "run_id": run_id, "event": delivery.event},
@@ -42,8 +42,3 @@ def record_time_to_searchable(
         )
         for delivery in deliveries
     ]
-
-
-def _aware(value: datetime) -> datetime:
-    """Catalog times are UTC; SQLite hands them back without a zone."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
