@@ -246,3 +246,18 @@ def test_relationships_and_titles_are_recorded(runtime: Runtime, repo: GitRepo, 
         assert document.relationships["issues"] == ["#42", "electron/electron#7"]
         faq = session.scalar(select(Document).where(Document.path == "faq.md"))
         assert faq.title == "FAQ"
+
+
+def test_run_launched_without_job_tags_is_recorded_as_manual(runtime: Runtime, repository_id: int) -> None:
+    """What the UI's "Materialize" on a repository partition launches: the same job, tags completed by the run."""
+    from lightfast_pipeline.definitions import defs
+
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        uid, slug = repository.uid, repository.workspace.slug
+    result = defs.resolve_job_def("ingest_repository").execute_in_process(partition_key=uid, instance=runtime.instance)
+    assert result.success
+    run_tags = runtime.instance.get_run_by_id(result.run_id).tags
+    assert run_tags["lightfast/trigger"] == "manual"
+    assert (run_tags["lightfast/repository"], run_tags["lightfast/workspace"]) == (uid, slug)
+    assert_store_equals_ledger(runtime, repository_id)

@@ -17,6 +17,7 @@ from dagster import (
 )
 
 from lightfast_pipeline import tags
+from lightfast_pipeline.catalog.models import Repository
 from lightfast_pipeline.ingestion.chunk import chunk_documents
 from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_ingestion, end_ingestion
 from lightfast_pipeline.ingestion.read import ConfigInvalid, read_documents
@@ -66,6 +67,22 @@ def _fail_dead_run(context: AssetExecutionContext):
     return fail
 
 
+def _complete_job_tags(context: AssetExecutionContext, repository: Repository) -> None:
+    """A run launched from the UI has no job tags: record it as a manual run of this repository."""
+    if tags.TRIGGER in context.run.tags:
+        return
+    context.instance.add_run_tags(
+        context.run_id,
+        {
+            tags.TRIGGER: "manual",
+            tags.USER: context.run.tags.get("dagster/user", "dagster-ui"),
+            tags.WORKSPACE: repository.workspace.slug,
+            tags.REPOSITORY: repository.uid,
+            tags.REPOSITORY_NAME: repository.full_name,
+        },
+    )
+
+
 def _abort(runtime, stage_or_id, run_id: str) -> None:
     repository_id = stage_or_id if isinstance(stage_or_id, int) else stage_or_id.repository_id
     end_ingestion(runtime, repository_id, run_id, None)
@@ -96,9 +113,9 @@ def documents(
         raise Failure(description=str(error)) from error
     try:
         with runtime.session() as session:
-            from lightfast_pipeline.catalog.models import Repository
-
-            source = source_for(session.get(Repository, repository_id), runtime.settings)
+            repository = session.get(Repository, repository_id)
+            _complete_job_tags(context, repository)
+            source = source_for(repository, runtime.settings)
         stage = read_documents(runtime, repository_id, source, run_id=context.run_id, full=full, actor=user)
     except ConfigInvalid as error:
         _abort(runtime, repository_id, context.run_id)
