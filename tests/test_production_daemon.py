@@ -8,6 +8,7 @@ interval; the killed run carries a short ``dagster/max_runtime_seconds`` tag.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -30,18 +31,25 @@ from dagster import (
     job,
     op,
 )
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from lightfast_pipeline import runs, tags
 from lightfast_pipeline.catalog.db import get_engine
+from lightfast_pipeline.catalog.models import IngestJournal, Repository, RepositoryLease
+from lightfast_pipeline.launch import ingestion_tags
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import load_settings
 from lightfast_pipeline.workspaces import get_or_create_organization
+from tests.conftest import FIXTURES, TEST_EMBEDDER
+from tests.support.gitrepo import GitRepo
+from tests.support.ingest import assert_store_equals_ledger, document_paths
 from tests.support.postgres import create_database, deploy_environment, drop_database, write_deploy_instance
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 LOCATION = "production_test"
+LIGHTFAST = "lightfast_pipeline"
 WORKSPACE = "default"
 
 
@@ -72,7 +80,7 @@ class Deployment:
     runtime: Runtime
 
     def submit(self, repository: str, seconds: float, **extra_tags: str) -> str:
-        """Submit a nap run through GraphQL (as the UI does); it enters the queue."""
+        """Submit a nap run of ``repository`` through GraphQL (as the UI does); it enters the queue."""
         run_tags = {
             tags.WORKSPACE: WORKSPACE,
             tags.REPOSITORY: repository,
@@ -80,14 +88,19 @@ class Deployment:
             tags.USER: "tester",
             **extra_tags,
         }
+        config = {"ops": {"nap": {"config": {"seconds": seconds, "pid_dir": str(self.pid_dir)}}}}
+        return self.launch(LOCATION, "nap_job", run_tags, config)
+
+    def launch(self, location: str, job_name: str, run_tags: dict[str, str], run_config: dict) -> str:
+        """The GraphQL ``launchRun`` mutation; returns the new run's id."""
         variables = {
             "executionParams": {
                 "selector": {
-                    "repositoryLocationName": LOCATION,
+                    "repositoryLocationName": location,
                     "repositoryName": "__repository__",
-                    "jobName": "nap_job",
+                    "jobName": job_name,
                 },
-                "runConfigData": {"ops": {"nap": {"config": {"seconds": seconds, "pid_dir": str(self.pid_dir)}}}},
+                "runConfigData": run_config,
                 "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in run_tags.items()]},
             }
         }
@@ -128,6 +141,20 @@ mutation Launch($executionParams: ExecutionParams!) {
 }
 """
 
+LOCATIONS_QUERY = """
+{
+  workspaceOrError {
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+}
+"""
+
 RUNS_QUERY = """
 query Runs($filter: RunsFilter) {
   runsOrError(filter: $filter) {
@@ -144,14 +171,13 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process group we started, SIGKILL it if it lingers."""
-    if process.poll() is None:
+    """SIGTERM the process group we started, then SIGKILL whatever is left of it (code servers it spawned)."""
+    with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
         os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        process.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 def _free_port() -> int:
@@ -180,7 +206,13 @@ def deployment(
                             "attribute": "defs",
                             "location_name": LOCATION,
                         }
-                    }
+                    },
+                    {
+                        "python_module": {
+                            "module_name": "lightfast_pipeline.definitions",
+                            "location_name": LIGHTFAST,
+                        }
+                    },
                 ]
             }
         )
@@ -193,6 +225,8 @@ def deployment(
         "LIGHTFAST_HOME": str(tmp_path / "lightfast"),
         "LIGHTFAST_DATABASE_URL": catalog_url,
         "LIGHTFAST_USER": "operator",
+        "LIGHTFAST_EMBEDDER": TEST_EMBEDDER,
+        "LIGHTFAST_VECTOR_BACKEND": "lancedb",
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     for name, value in env_vars.items():
@@ -213,6 +247,7 @@ def deployment(
         with DagsterInstance.get() as instance:
             result = Deployment(instance, f"http://127.0.0.1:{port}/graphql", pid_dir, runtime)
             result.wait(lambda: _up(port), 90, "the webserver")
+            result.wait(lambda: _locations_loaded(result), 120, "the code locations to load")
             yield result
     finally:
         _stop(daemon)
@@ -226,6 +261,16 @@ def _up(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def _locations_loaded(deployment: Deployment) -> bool:
+    """True once every code location loaded; a location that failed to load fails the test with its error."""
+    entries = deployment.graphql(LOCATIONS_QUERY)["workspaceOrError"]["locationEntries"]
+    for entry in entries:
+        loaded = entry["locationOrLoadError"]
+        if loaded and loaded["__typename"] == "PythonError":
+            pytest.fail(f"code location {entry['name']} failed to load: {loaded['message']}")
+    return len(entries) == 2 and all(entry["loadStatus"] == "LOADED" for entry in entries)
 
 
 def _finished(deployment: Deployment, run_ids: list[str]) -> Callable[[], bool]:
@@ -322,3 +367,58 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def test_killed_ingestion_run_is_failed_and_the_next_queued_run_converges(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    d = deployment
+    repo = GitRepo(tmp_path / "docs")
+    repo.copy_tree(FIXTURES / "corpus-small" / "docs" / "development", "docs/development")
+    repo.write("lightfast.yml", 'version: 1\nstore: docs\ninclude:\n  - "docs/**/*.md"\n')
+    repo.commit("docs")
+    connected = subprocess.run(
+        [sys.executable, "-m", "lightfast_pipeline.cli", "repo", "connect", str(repo.path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert connected.returncode == 0, connected.stderr
+    with d.runtime.session() as session:
+        repository = session.scalar(select(Repository))
+        run_tags = ingestion_tags(
+            trigger="manual",
+            user="tester",
+            workspace_slug=repository.workspace.slug,
+            repository_uid=repository.uid,
+            repository_name=repository.full_name,
+        )
+        repository_id = repository.id
+
+    def journaled() -> int:
+        with d.runtime.session() as session:
+            return session.scalar(select(func.count()).select_from(IngestJournal))
+
+    # Kill the run worker inside its commit window: after it journaled the ids it will write, before it ends.
+    victim = d.launch(LIGHTFAST, "ingest_repository", run_tags, {})
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not journaled() and not d.instance.get_run_by_id(victim).is_finished:
+        time.sleep(0.01)
+    assert journaled(), "the run finished before the test could kill it inside its commit window"
+    with d.runtime.session() as session:
+        worker = session.get(RepositoryLease, repository_id).pid
+    os.kill(worker, signal.SIGKILL)
+    d.wait(lambda: d.status(victim) == DagsterRunStatus.FAILURE, 60, "the killed ingestion run to be failed")
+    assert "SIGKILL" in (runs.get_job(d.instance, victim).error or "")
+    assert journaled() == 1
+
+    rerun = d.launch(LIGHTFAST, "ingest_repository", run_tags, {})
+    d.wait(_finished(d, [rerun]), 240, "the next ingestion run")
+    detail = runs.get_job(d.instance, rerun)
+    assert detail.job.status == runs.COMPLETED, detail.error
+    assert journaled() == 0
+    files = len(list((repo.path / "docs").rglob("*.md")))
+    assert len(document_paths(d.runtime, repository_id)) == files
+    assert assert_store_equals_ledger(d.runtime, repository_id) > 0
+    assert detail.output["documents_added"] + detail.output["documents_unchanged"] == files
+    assert detail.job.repository == repository.uid and detail.job.trigger == "manual"
