@@ -101,8 +101,9 @@ def main() -> None:
     print(f"initial index wall time:        {initial_s:8.1f} s  {initial.documents} {initial.chunks}")
     print(f"embedding the same chunks alone:{alone_s:8.1f} s  ({len(texts) / alone_s:.1f} chunks/s)")
     print(f"ratio initial / embedding alone:{initial_s / alone_s:8.2f}")
-    print(f"no-op reindex wall time:        {noop_s:8.1f} s  {noop.documents} {noop.chunks} blobs read {noop.blobs_read}")
-    print(f"one-edit reindex wall time:     {edit_s:8.1f} s  {edit.documents} {edit.chunks} blobs read {edit.blobs_read}")
+    for label, seconds, outcome in (("no-op reindex", noop_s, noop), ("one-edit reindex", edit_s, edit)):
+        counts = f"{outcome.documents} {outcome.chunks} blobs read {outcome.blobs_read}"
+        print(f"{label + ' wall time:':32s}{seconds:8.1f} s  {counts}")
 
 
 if __name__ == "__main__":
