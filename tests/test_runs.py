@@ -160,9 +160,7 @@ def test_list_rejects_bad_input(instance: DagsterInstance, filters: dict, messag
 
 def test_get_reports_input_output_times_and_error(instance: DagsterInstance) -> None:
     ok = report_job.execute_in_process(instance=instance, tags=_tags(), run_config={"ops": {}})
-    bad = failing_job.execute_in_process(
-        instance=instance, tags=_tags(trigger="webhook"), raise_on_error=False
-    )
+    bad = failing_job.execute_in_process(instance=instance, tags=_tags(trigger="webhook"), raise_on_error=False)
 
     detail = runs.get_job(instance, ok.run_id)
     assert detail.job.status == runs.COMPLETED
@@ -244,9 +242,7 @@ def test_statistics_counts_rate_and_mean_duration(instance: DagsterInstance) -> 
     }
 
 
-def test_cancel_queued_run_records_who_and_refuses_finished(
-    instance: DagsterInstance, lightfast_env: Settings
-) -> None:
+def test_cancel_queued_run_records_who_and_refuses_finished(instance: DagsterInstance, lightfast_env: Settings) -> None:
     runtime = Runtime(lightfast_env)
     with runtime.session() as session:
         get_or_create_organization(session)
@@ -278,12 +274,20 @@ def test_cancel_queued_run_records_who_and_refuses_finished(
     assert instance.get_run_by_id(done.run_id).status == DagsterRunStatus.SUCCESS
 
 
-def test_cli_json_shapes_and_errors(instance: DagsterInstance, lightfast_env: Settings) -> None:
+@pytest.fixture
+def fresh_cli_runtime(lightfast_env: Settings) -> Iterator[None]:
+    """The CLI caches its Runtime per process: rebuild it from this test's environment, drop it after."""
+    get_runtime.cache_clear()
+    yield
+    get_runtime.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_cli_runtime")
+def test_cli_json_shapes_and_errors(instance: DagsterInstance) -> None:
     done = report_job.execute_in_process(instance=instance, tags=_tags())
     queued = instance.create_run_for_job(
         report_job, tags=_tags(), status=DagsterRunStatus.QUEUED, remote_job_origin=ORIGIN
     )
-    get_runtime.cache_clear()  # the CLI's runtime must read this test's environment
 
     def invoke(*args: str):
         return CliRunner().invoke(cli_app, ["jobs", *args])

@@ -18,6 +18,7 @@ from dagster import (
 
 from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.models import Repository
+from lightfast_pipeline.ingestion import progress as embedding_progress
 from lightfast_pipeline.ingestion.chunk import chunk_documents
 from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_ingestion, end_ingestion
 from lightfast_pipeline.ingestion.read import ConfigInvalid, read_documents
@@ -65,6 +66,14 @@ def _fail_dead_run(context: AssetExecutionContext):
         context.log.warning(f"took over the repository from dead run {run_id}; repairing what it left")
 
     return fail
+
+
+def _progress(context: AssetExecutionContext):
+    def progress(done: int, total: int) -> None:
+        context.log.debug(f"embedded {done}/{total} chunks")
+        embedding_progress.report(done, total)
+
+    return progress
 
 
 def _complete_job_tags(context: AssetExecutionContext, repository: Repository) -> None:
@@ -174,9 +183,7 @@ def embeddings(
     """Vectors in the workspace's store, equal to the chunk ledger once this step commits."""
     runtime = _runtime(context, catalog, embedder, vector_store)
     try:
-        report = write_index(
-            runtime, chunks, progress=lambda done, total: context.log.debug(f"embedded {done}/{total} chunks")
-        )
+        report = write_index(runtime, chunks, progress=_progress(context))
     except BaseException:
         _abort(runtime, chunks.documents, context.run_id)
         raise
