@@ -92,9 +92,7 @@ def insert_runs(instance: DagsterInstance, count: int, seed: int = 7) -> None:
                     "end_time": ended,
                 }
             )
-            tag_rows.extend(
-                {"run_id": run.run_id, "key": key, "value": value} for key, value in run_tags.items()
-            )
+            tag_rows.extend({"run_id": run.run_id, "key": key, "value": value} for key, value in run_tags.items())
         with storage.connect() as connection:
             connection.execute(RunsTable.insert(), run_rows)
             connection.execute(RunTagsTable.insert(), tag_rows)
@@ -128,9 +126,7 @@ def measure(instance: DagsterInstance) -> None:
     repository = page.jobs[0].repository
     cases: dict[str, Callable[[], object]] = {
         "list first page (50)": lambda: runs.list_jobs(instance, "acme", limit=50),
-        "list second page (50, cursor)": lambda: runs.list_jobs(
-            instance, "acme", limit=50, cursor=page.next_cursor
-        ),
+        "list second page (50, cursor)": lambda: runs.list_jobs(instance, "acme", limit=50, cursor=page.next_cursor),
         "list deep page (50, 100th oldest cursor)": lambda: runs.list_jobs(
             instance, "acme", limit=50, cursor=deep.dagster_run.run_id
         ),

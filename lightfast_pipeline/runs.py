@@ -12,8 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.storage.dagster_run import RunRecord
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    FloatMetadataValue,
+    IntMetadataValue,
+    RunRecord,
+    RunsFilter,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -241,21 +248,24 @@ def _record(instance: DagsterInstance, run_id: str) -> RunRecord:
     return records[0]
 
 
-def _numeric(value: Any) -> int | float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if not isinstance(value, float) or math.isfinite(value) else None
+def _count(entry: Any) -> int | float | None:
+    """The number of an integer or float metadata entry (timestamps, text, JSON… are not counts)."""
+    if isinstance(entry, IntMetadataValue) and entry.value is not None:
+        return entry.value
+    if isinstance(entry, FloatMetadataValue) and entry.value is not None and math.isfinite(entry.value):
+        return entry.value
+    return None
 
 
 def run_output(instance: DagsterInstance, run_id: str) -> dict[str, int | float]:
-    """Numeric materialisation metadata of a run, summed per key over its materialisations."""
+    """Integer and float materialisation metadata of a run, summed per key over its materialisations."""
     totals: dict[str, int | float] = {}
     connection = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
     for record in connection.records:
         event = record.event_log_entry.dagster_event
         materialization = event.step_materialization_data.materialization if event else None
         for key, entry in (materialization.metadata if materialization else {}).items():
-            number = _numeric(getattr(entry, "value", None))
+            number = _count(entry)
             if number is not None:
                 totals[key] = totals.get(key, 0) + number
     return dict(sorted(totals.items()))
@@ -321,7 +331,9 @@ def statistics(
     """Counts per status, success rate (completed / (completed + failed), in percent) and the mean
     duration of completed jobs, over jobs created within ``window``.
 
-    One aggregate query over the same filtered run query Dagster uses for ``get_run_records``.
+    Dagster has no public aggregate over runs, so this is one GROUP BY over the SQL run storage's own
+    (private) ``_runs_query``: filters mean exactly what they mean for ``get_run_records``, and no run body is
+    read or deserialised.
     """
     since = (now or datetime.now(UTC)) - window
     storage = instance.run_storage
@@ -358,16 +370,18 @@ def cancel_job(instance: DagsterInstance, session: Session, run_id: str, *, user
     """Cancel a queued or running job through the instance's run coordinator and record who did it.
 
     The run tag ``lightfast/cancelled_by`` and a ``job.cancelled`` activity row (added to ``session``)
-    name the user. Raises :class:`JobError` for an unknown or finished job, or when Dagster refuses
-    (then nothing is recorded).
+    name the user. Raises :class:`JobError` for an unknown or finished job (nothing recorded), or when Dagster
+    refuses (the tag then records the attempt; no activity row).
     """
     record = _record(instance, run_id)
     run = record.dagster_run
     if run.status not in CANCELLABLE:
         raise JobError(f"job {run_id} is {job_status(run.status)}; only queued or running jobs can be cancelled")
+    # Tag first: a run worker writing its final status re-reads the run, so a tag added during that write
+    # could be lost.
+    instance.add_run_tags(run_id, {tags.CANCELLED_BY: user})
     if not instance.run_coordinator.cancel_run(run_id):
         raise JobError(f"Dagster could not cancel job {run_id} (its run launcher did not accept it)")
-    instance.add_run_tags(run_id, {tags.CANCELLED_BY: user})
     workspace = _workspace(session, run.tags)
     record_activity(
         session,

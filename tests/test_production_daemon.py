@@ -1,9 +1,12 @@
-"""The production setup for real: deploy/dagster.yaml on PostgreSQL, the Dagster daemon and webserver as
-subprocesses, runs submitted through GraphQL into the queue (QueuedRunCoordinator) and launched by the daemon.
+"""The production setup for real: deploy/dagster.yaml on PostgreSQL (catalog in a second database of the same
+server), the Dagster daemon and webserver as subprocesses, every run going through the queue.
 
-The code location is this file's ``defs``: a ``nap`` job that sleeps (so runs can be watched queued, running,
-cancelled and killed) and reports its pid. Timings of deploy/dagster.yaml are kept except the monitoring poll
-interval; the killed run carries a short ``dagster/max_runtime_seconds`` tag.
+One deployment serves the module's tests. Two code locations: this file's ``defs`` (a ``nap`` job that sleeps
+and reports its pid, so runs can be watched queued, running, cancelled, killed and stuck; submitted through
+GraphQL as the UI does) and the real ``lightfast_pipeline.definitions`` (ingestion job and sensors; runs come
+from GraphQL, or from GitHub deliveries POSTed to the real webhook receiver and turned into runs by the
+daemon's delivery sensor). deploy/dagster.yaml is used as is except the monitoring poll interval (5 s); the
+stuck run carries a short ``dagster/max_runtime_seconds`` tag.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -27,22 +32,37 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     Definitions,
+    RunsFilter,
     in_process_executor,
     job,
     op,
 )
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from starlette.testclient import TestClient
 
 from lightfast_pipeline import runs, tags
 from lightfast_pipeline.catalog.db import get_engine
 from lightfast_pipeline.catalog.models import IngestJournal, Repository, RepositoryLease
+from lightfast_pipeline.github_connect import connect_github_repository
 from lightfast_pipeline.launch import ingestion_tags
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
 from lightfast_pipeline.workspaces import get_or_create_organization
 from tests.conftest import FIXTURES, TEST_EMBEDDER
-from tests.support.gitrepo import GitRepo
+from tests.support.github_fixtures import (
+    APP_ID,
+    GitHubApp,
+    app_key_pair,
+    delivery_headers,
+    encode,
+    load_webhook,
+    retarget,
+)
+from tests.support.github_fixtures import GitRepo as GitHubRepo
+from tests.support.github_server import GitHubServer
+from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths
 from tests.support.postgres import create_database, deploy_environment, drop_database, write_deploy_instance
 
@@ -50,7 +70,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 LOCATION = "production_test"
 LIGHTFAST = "lightfast_pipeline"
-WORKSPACE = "default"
+NAP_WORKSPACE = "nap"  # the nap runs' own workspace tag: their counts are exact
+WORKSPACE = "default"  # the catalog's default workspace (connected repositories)
 
 
 @op(config_schema={"seconds": float, "pid_dir": str})
@@ -82,7 +103,7 @@ class Deployment:
     def submit(self, repository: str, seconds: float, **extra_tags: str) -> str:
         """Submit a nap run of ``repository`` through GraphQL (as the UI does); it enters the queue."""
         run_tags = {
-            tags.WORKSPACE: WORKSPACE,
+            tags.WORKSPACE: NAP_WORKSPACE,
             tags.REPOSITORY: repository,
             tags.TRIGGER: "manual",
             tags.USER: "tester",
@@ -186,11 +207,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def deployment(
-    postgres_server, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@contextmanager
+def _deploy(
+    postgres_server: URL, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Deployment]:
-    """Daemon + webserver on deploy/dagster.yaml; Dagster storage and catalog on one PostgreSQL server."""
+    """Daemon + webserver on deploy/dagster.yaml; Dagster storage and catalog on one PostgreSQL server.
+
+    The processes get this process's environment (set what they need before entering)."""
     catalog_name = f"catalog_{make_url(postgres_url).database}"
     catalog_url = create_database(postgres_server, catalog_name).render_as_string(hide_password=False)
     home = tmp_path / "dagster"
@@ -256,6 +279,30 @@ def deployment(
         drop_database(postgres_server, catalog_name)
 
 
+@pytest.fixture(scope="module")
+def deployment(
+    postgres_server: URL, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Deployment, GitHubApp]]:
+    """One production deployment for this module's tests (starting one takes ~30 s), with the local GitHub App
+    configured as GitHub would be in production."""
+    private, public = app_key_pair()
+    server = GitHubServer(app_id=APP_ID, public_key_pem=public).start()
+    github = GitHubApp(server=server, private_key=private)
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = create_database(postgres_server, name).render_as_string(hide_password=False)
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            for variable, value in github.env.items():
+                monkeypatch.setenv(variable, value)
+            monkeypatch.delenv("GITHUB_APP_PRIVATE_KEY_PATH", raising=False)
+            monkeypatch.delenv("GITHUB_WEBHOOK_SECRET_PREVIOUS", raising=False)
+            with _deploy(postgres_server, url, tmp_path_factory.mktemp("deployment"), monkeypatch) as result:
+                yield result, github
+    finally:
+        server.stop()
+        drop_database(postgres_server, name)
+
+
 def _up(port: int) -> bool:
     try:
         return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200
@@ -277,8 +324,8 @@ def _finished(deployment: Deployment, run_ids: list[str]) -> Callable[[], bool]:
     return lambda: all(deployment.instance.get_run_by_id(run_id).is_finished for run_id in run_ids)
 
 
-def test_queue_cancellation_monitoring_and_jobs_agree_with_graphql(deployment: Deployment) -> None:
-    d = deployment
+def test_queue_cancellation_monitoring_and_jobs_agree_with_graphql(deployment: tuple[Deployment, GitHubApp]) -> None:
+    d, _ = deployment
     a1 = d.submit("repo-a", 12)
     b1 = d.submit("repo-b", 12)
     c1 = d.submit("repo-c", 120)
@@ -337,9 +384,9 @@ def test_queue_cancellation_monitoring_and_jobs_agree_with_graphql(deployment: D
     assert runs.get_job(d.instance, c2).job.started_at is None
 
     # The jobs API and the UI's GraphQL agree on every run.
-    ui = d.graphql(RUNS_QUERY, {"filter": {"tags": [{"key": tags.WORKSPACE, "value": WORKSPACE}]}})
+    ui = d.graphql(RUNS_QUERY, {"filter": {"tags": [{"key": tags.WORKSPACE, "value": NAP_WORKSPACE}]}})
     ui_runs = ui["runsOrError"]["results"]
-    page = runs.list_jobs(d.instance, WORKSPACE, limit=100)
+    page = runs.list_jobs(d.instance, NAP_WORKSPACE, limit=100)
     assert [listed.id for listed in page.jobs] == [run["runId"] for run in ui_runs]
     for listed, ui_run in zip(page.jobs, ui_runs, strict=True):
         assert listed.status == runs.job_status(DagsterRunStatus(ui_run["status"]))
@@ -355,7 +402,7 @@ def test_queue_cancellation_monitoring_and_jobs_agree_with_graphql(deployment: D
             assert listed.started_at.timestamp() == pytest.approx(ui_run["startTime"], abs=0.001)
         if listed.completed_at is not None:
             assert listed.completed_at.timestamp() == pytest.approx(ui_run["endTime"], abs=0.001)
-    stats = runs.statistics(d.instance, WORKSPACE, timedelta(hours=1))
+    stats = runs.statistics(d.instance, NAP_WORKSPACE, timedelta(hours=1))
     assert stats.by_status == {"queued": 0, "running": 0, "completed": 4, "failed": 2, "cancelled": 2}
     assert stats.success_rate == 66.67
 
@@ -370,9 +417,9 @@ def _alive(pid: int) -> bool:
 
 
 def test_killed_ingestion_run_is_failed_and_the_next_queued_run_converges(
-    deployment: Deployment, tmp_path: Path
+    deployment: tuple[Deployment, GitHubApp], tmp_path: Path
 ) -> None:
-    d = deployment
+    d, _ = deployment
     repo = GitRepo(tmp_path / "docs")
     repo.copy_tree(FIXTURES / "corpus-small" / "docs" / "development", "docs/development")
     repo.write("lightfast.yml", 'version: 1\nstore: docs\ninclude:\n  - "docs/**/*.md"\n')
@@ -385,7 +432,7 @@ def test_killed_ingestion_run_is_failed_and_the_next_queued_run_converges(
     )
     assert connected.returncode == 0, connected.stderr
     with d.runtime.session() as session:
-        repository = session.scalar(select(Repository))
+        repository = session.scalar(select(Repository).order_by(Repository.id.desc()).limit(1))
         run_tags = ingestion_tags(
             trigger="manual",
             user="tester",
@@ -400,20 +447,21 @@ def test_killed_ingestion_run_is_failed_and_the_next_queued_run_converges(
             return session.scalar(select(func.count()).select_from(IngestJournal))
 
     # Kill the run worker inside its commit window: after it journaled the ids it will write, before it ends.
-    victim = d.launch(LIGHTFAST, "ingest_repository", run_tags, {})
+    # The holder may be this run or the initial sync the lifecycle sensor requested: the lease names it.
+    submitted = d.launch(LIGHTFAST, "ingest_repository", run_tags, {})
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not journaled() and not d.instance.get_run_by_id(victim).is_finished:
+    while time.monotonic() < deadline and not journaled() and not d.instance.get_run_by_id(submitted).is_finished:
         time.sleep(0.01)
     assert journaled(), "the run finished before the test could kill it inside its commit window"
     with d.runtime.session() as session:
-        worker = session.get(RepositoryLease, repository_id).pid
+        lease = session.get(RepositoryLease, repository_id)
+        victim, worker = lease.holder, lease.pid
     os.kill(worker, signal.SIGKILL)
     d.wait(lambda: d.status(victim) == DagsterRunStatus.FAILURE, 60, "the killed ingestion run to be failed")
     assert "SIGKILL" in (runs.get_job(d.instance, victim).error or "")
-    assert journaled() == 1
 
     rerun = d.launch(LIGHTFAST, "ingest_repository", run_tags, {})
-    d.wait(_finished(d, [rerun]), 240, "the next ingestion run")
+    d.wait(_finished(d, [submitted, rerun]), 240, "the next ingestion runs")
     detail = runs.get_job(d.instance, rerun)
     assert detail.job.status == runs.COMPLETED, detail.error
     assert journaled() == 0
@@ -422,3 +470,63 @@ def test_killed_ingestion_run_is_failed_and_the_next_queued_run_converges(
     assert assert_store_equals_ledger(d.runtime, repository_id) > 0
     assert detail.output["documents_added"] + detail.output["documents_unchanged"] == files
     assert detail.job.repository == repository.uid and detail.job.trigger == "manual"
+
+
+FULL_NAME = "acme/handbook"
+REPO_ID = 777001
+
+
+def _webhook_run(d: Deployment, delivery_id: str) -> str | None:
+    """The run a delivery caused (tagged with its delivery id), once the sensor has requested it."""
+    records = d.instance.get_run_records(RunsFilter(tags={tags.DELIVERY: delivery_id}), limit=1)
+    return records[0].dagster_run.run_id if records else None
+
+
+def test_webhook_pushes_reach_the_daemon_and_run_one_after_another(
+    deployment: tuple[Deployment, GitHubApp], tmp_path: Path
+) -> None:
+    d, github = deployment
+    git = GitHubRepo(tmp_path / "handbook")
+    first = git.commit({"lightfast.yml": DEFAULT_CONFIG, "docs/windows.md": "# Windows\n\nWindow frames.\n"})
+    github.server.add_repository(FULL_NAME, git.path, repo_id=REPO_ID, installation_id=1)
+    uid = connect_github_repository(d.runtime, FULL_NAME, None, None, "alice").uid
+
+    # The lifecycle sensor (in the daemon) requests the initial sync; it goes through the queue.
+    def initial() -> list[runs.Job]:
+        return runs.list_jobs(d.instance, WORKSPACE, repository=uid, trigger="automatic").jobs
+
+    d.wait(lambda: bool(initial()) and initial()[0].status == runs.COMPLETED, 180, "the initial sync")
+
+    def push(before: str, after: str) -> str:
+        payload = retarget(load_webhook("push.modified.json"), repo_id=REPO_ID, full_name=FULL_NAME)
+        payload.update(ref="refs/heads/main", before=before, after=after)
+        body = encode(payload)
+        headers = delivery_headers("push", body)
+        assert client.post(WEBHOOK_PATH, content=body, headers=headers).status_code == 202
+        return headers["X-GitHub-Delivery"]
+
+    with TestClient(create_app(d.runtime)) as client:
+        second = git.commit({"docs/menus.md": "# Menus\n\nApplication menus.\n"})
+        first_delivery = push(first, second)
+        d.wait(lambda: _webhook_run(d, first_delivery) is not None, 120, "the first push's run")
+        run1 = _webhook_run(d, first_delivery)
+        d.wait(lambda: d.status(run1) != DagsterRunStatus.QUEUED, 120, "the first push's run to leave the queue")
+        third = git.commit({"docs/dialogs.md": "# Dialogs\n\nFile dialogs.\n"})
+        second_delivery = push(second, third)
+        d.wait(lambda: _webhook_run(d, second_delivery) is not None, 120, "the second push's run")
+    run2 = _webhook_run(d, second_delivery)
+    d.wait(_finished(d, [run1, run2]), 180, "both push runs")
+
+    job1, job2 = (runs.get_job(d.instance, run_id) for run_id in (run1, run2))
+    assert (job1.job.status, job2.job.status) == (runs.COMPLETED, runs.COMPLETED)
+    assert (job1.job.trigger, job2.job.trigger) == ("webhook", "webhook")
+    assert job2.job.started_at >= job1.job.completed_at  # same repository: one after another
+    assert job1.input["tags"][tags.DELIVERY] == first_delivery
+    # Each run indexes the head it finds: the two new files arrive in the first run or the second, once.
+    assert job1.output["documents_added"] + job2.output["documents_added"] == 2
+    with d.runtime.session() as session:
+        repository_id = session.scalar(select(Repository.id).where(Repository.uid == uid))
+    assert set(document_paths(d.runtime, repository_id)) == {"docs/windows.md", "docs/menus.md", "docs/dialogs.md"}
+    assert_store_equals_ledger(d.runtime, repository_id)
+    webhook_jobs = runs.list_jobs(d.instance, WORKSPACE, repository=uid, trigger="webhook").jobs
+    assert [job.id for job in webhook_jobs] == [run2, run1]

@@ -50,9 +50,7 @@ def test_catalog_migrations_run_on_postgresql(postgres_url: str) -> None:
 
 
 @pytest.fixture
-def deploy_instance(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[DagsterInstance]:
+def deploy_instance(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterInstance]:
     """An instance built from deploy/dagster.yaml against a fresh PostgreSQL database."""
     for name, value in deploy_environment(postgres_url, max_concurrent_runs=3).items():
         monkeypatch.setenv(name, value)

@@ -13,6 +13,7 @@ from dagster import (
     DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
+    MetadataValue,
     Output,
     job,
     op,
@@ -36,7 +37,10 @@ from lightfast_pipeline.workspaces import get_or_create_organization
 @op
 def report_counts():
     """Two materialisations whose numeric metadata the jobs output must sum."""
-    yield AssetMaterialization("documents", metadata={"documents_added": 3, "ratio": 0.5, "label": "a"})
+    yield AssetMaterialization(
+        "documents",
+        metadata={"documents_added": 3, "ratio": 0.5, "label": "a", "at": MetadataValue.timestamp(1.7e9)},
+    )
     yield AssetMaterialization("chunks", metadata={"documents_added": 2, "chunks_embedded": 7, "ok": True})
     yield Output(None)
 
