@@ -27,7 +27,7 @@ class Settings:
     vector_backend: str
     lancedb_uri: str
     user: str
-    extra: dict[str, str] = field(default_factory=dict)
+    code_location: str = "lightfast_pipeline"
 
     @property
     def warehouse_path(self) -> Path:
@@ -52,6 +52,7 @@ def load_settings() -> Settings:
         vector_backend=_env("LIGHTFAST_VECTOR_BACKEND", "lancedb"),
         lancedb_uri=_env("LIGHTFAST_LANCEDB_URI") or str(home / "vectors"),
         user=_env("LIGHTFAST_USER") or _env("USER") or "unknown",
+        code_location=_env("LIGHTFAST_CODE_LOCATION", "lightfast_pipeline"),
     )
 
 

@@ -12,6 +12,7 @@ stuck run carries a short ``dagster/max_runtime_seconds`` tag.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -530,3 +531,32 @@ def test_webhook_pushes_reach_the_daemon_and_run_one_after_another(
     assert_store_equals_ledger(d.runtime, repository_id)
     webhook_jobs = runs.list_jobs(d.instance, WORKSPACE, repository=uid, trigger="webhook").jobs
     assert [job.id for job in webhook_jobs] == [run2, run1]
+
+
+def test_cli_ingest_goes_through_the_run_queue(deployment: tuple[Deployment, GitHubApp], tmp_path: Path) -> None:
+    """With a daemon serving the queue, `lightfast ingest` submits like the UI and waits; it never bypasses it."""
+    d, _ = deployment
+    repo = GitRepo(tmp_path / "handbook")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    repo.write("oncall.md", "# On-call\n\nThe pager rotates weekly between backend engineers.\n")
+    repo.commit("handbook")
+    env = {**os.environ, "LIGHTFAST_DAGSTER_UI_URL": d.graphql_url.removesuffix("/graphql")}
+    cli = [sys.executable, "-m", "lightfast_pipeline.cli"]
+    connected = subprocess.run([*cli, "repo", "connect", str(repo.path)], capture_output=True, text=True, env=env)
+    assert connected.returncode == 0, connected.stderr
+    ingested = subprocess.run(
+        [*cli, "ingest", str(repo.path), "--json"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    summary = json.loads(ingested.stdout)
+    assert summary["status"] == "completed"
+    assert summary["documents"]["added"] == 1 and summary["chunks"]["embedded"] == 1
+    events = {
+        record.dagster_event.event_type_value
+        for record in d.instance.all_logs(summary["run_id"])
+        if record.is_dagster_event
+    }
+    assert "PIPELINE_ENQUEUED" in events or "RUN_ENQUEUED" in events
+    detail = runs.get_job(d.instance, summary["run_id"])
+    assert (detail.job.trigger, detail.job.user) == ("manual", "operator")
+    assert detail.output["chunks_embedded"] == 1

@@ -26,7 +26,7 @@ from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Document, Repository, Store, WebhookDelivery
 from lightfast_pipeline.github_connect import connect_github_repository
-from lightfast_pipeline.launch import ingest_report, run_ingestion
+from lightfast_pipeline.launch import run_in_process
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.schedules import reconciliation_schedule
 from lightfast_pipeline.search import search
@@ -88,9 +88,9 @@ class World:
 
     def execute(self, request: RunRequest) -> dict:
         """Run a requested run (in process, on the instance) and return its report."""
-        result = run_ingestion(self.instance, {**request.tags, "dagster/partition": request.partition_key})
-        assert result.success
-        return ingest_report(result)
+        result = run_in_process(self.instance, {**request.tags, "dagster/partition": request.partition_key})
+        assert result.status == "completed", result.error
+        return result.report
 
     def delivery(self, delivery_id: str) -> WebhookDelivery:
         with self.runtime.session() as session:

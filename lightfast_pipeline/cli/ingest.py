@@ -12,19 +12,34 @@ from lightfast_pipeline.catalog.models import ActivityEvent
 from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
 from lightfast_pipeline.ingestion import progress as embedding_progress
 from lightfast_pipeline.launch import (
-    failure_message,
-    ingest_report,
+    LaunchError,
+    RunOutcome,
     ingestion_tags,
-    run_ingestion,
-    run_status,
+    run_in_process,
+    submit_to_queue,
+    uses_run_queue,
+    wait_for_run,
 )
 from lightfast_pipeline.repositories import RepositoryError, find_repository
+from lightfast_pipeline.settings import load_notify_settings
 
 EMPTY_DOCUMENTS = {"added": 0, "modified": 0, "deleted": 0, "unchanged": 0, "skipped": 0}
 EMPTY_CHUNKS = {"embedded": 0, "reused": 0, "deleted": 0}
 
 
-def _run_with_progress(runtime, run_tags: dict[str, str], name: str):
+def _run(runtime, run_tags: dict[str, str], name: str, quiet: bool) -> RunOutcome:
+    """Queue the run on a production instance (and wait), else execute it here."""
+    instance = runtime.instance
+    if uses_run_queue(instance):
+        run_id = submit_to_queue(load_notify_settings().dagster_ui_url, runtime.settings.code_location, run_tags)
+        if quiet:
+            return wait_for_run(instance, run_id)
+        with console.status(f"run {run_id} queued for {name}; waiting for it to finish …"):
+            return wait_for_run(instance, run_id)
+    return run_in_process(instance, run_tags) if quiet else _run_with_progress(runtime, run_tags, name)
+
+
+def _run_with_progress(runtime, run_tags: dict[str, str], name: str) -> RunOutcome:
     """Run the job with a Rich progress bar fed by the embedding stage."""
     with Progress(
         SpinnerColumn(),
@@ -42,12 +57,12 @@ def _run_with_progress(runtime, run_tags: dict[str, str], name: str):
 
         embedding_progress.add_listener(update)
         try:
-            return run_ingestion(runtime.instance, run_tags)
+            return run_in_process(runtime.instance, run_tags)
         finally:
             embedding_progress.remove_listener(update)
 
 
-@user_errors(RepositoryError)
+@user_errors(RepositoryError, LaunchError)
 def ingest(
     repo: str = typer.Argument(..., help="Repository id or name."),
     full: bool = typer.Option(False, "--full", help="Re-read and re-chunk every file (vectors still reused)."),
@@ -78,10 +93,9 @@ def ingest(
         )
         session.flush()
         activity_id, name = activity.id, repository.full_name
-    result = run_ingestion(runtime.instance, run_tags) if json_output else _run_with_progress(runtime, run_tags, name)
-    status = run_status(result)
-    report = ingest_report(result)
-    error = failure_message(result) if status != "completed" else None
+    result = _run(runtime, run_tags, name, quiet=json_output)
+    status, report = result.status, result.report
+    error = result.error if status != "completed" else None
     with runtime.session() as session:
         session.execute(
             update(ActivityEvent)

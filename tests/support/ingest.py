@@ -8,13 +8,7 @@ from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Document, Repository
 from lightfast_pipeline.ingestion.repair import verify_repository
-from lightfast_pipeline.launch import (
-    failure_message,
-    ingest_report,
-    ingestion_tags,
-    run_ingestion,
-    run_status,
-)
+from lightfast_pipeline.launch import ingestion_tags, run_in_process
 from lightfast_pipeline.runtime import Runtime
 
 
@@ -41,20 +35,15 @@ def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger:
             repository_name=repository.full_name,
             full=full,
         )
-    result = run_ingestion(runtime.instance, run_tags)
-    report = ingest_report(result)
-    blobs_read = 0
-    for event in result.all_events:
-        if event.is_step_materialization and event.asset_key.path == ["documents"]:
-            blobs_read = event.event_specific_data.materialization.metadata["blobs_read"].value
+    result = run_in_process(runtime.instance, run_tags)
     return Outcome(
         run_id=result.run_id,
-        status=run_status(result),
-        error=failure_message(result),
-        commit=report.get("commit"),
-        documents=report.get("documents", {}),
-        chunks=report.get("chunks", {}),
-        blobs_read=blobs_read,
+        status=result.status,
+        error=result.error,
+        commit=result.report.get("commit"),
+        documents=result.report.get("documents", {}),
+        chunks=result.report.get("chunks", {}),
+        blobs_read=result.blobs_read,
     )
 
 
