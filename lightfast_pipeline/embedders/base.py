@@ -19,6 +19,10 @@ class Embedder(Protocol):
     dimension: int
     max_input_tokens: int
 
+    def warm_up(self) -> None:
+        """Load what the first call would otherwise load (model weights, clients); cheap when already done."""
+        ...
+
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included."""
         ...

@@ -66,6 +66,10 @@ class CohereEmbedder:
     def __repr__(self) -> str:
         return f"CohereEmbedder(model={self.model!r}, base_url={self._base_url!r})"
 
+    def warm_up(self) -> None:
+        """Build the HTTP client (the first request then opens its connection)."""
+        self._cohere()
+
     def count_tokens(self, text: str) -> int:
         """Conservative estimate of Cohere tokens (WordPiece count x 1.25, see the module docstring)."""
         return math.ceil(self._counter.count(text) * TOKEN_SAFETY_FACTOR)

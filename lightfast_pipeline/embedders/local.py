@@ -95,6 +95,10 @@ class SentenceTransformerEmbedder:
         """Tokens the model sees for ``text`` (special tokens included, no truncation)."""
         return self._counter.count(text)
 
+    def warm_up(self) -> None:
+        """Import torch and load the model now (seconds), not inside the first timed call."""
+        self._loaded()
+
     def _loaded(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:

@@ -53,6 +53,9 @@ class HashingEmbedder:
             cls.calls = 0
             cls.texts = 0
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
     def count_tokens(self, text: str) -> int:
         """Tokens all-MiniLM-L6-v2 would see (so chunk bounds are realistic)."""
         return self._counter.count(text)
