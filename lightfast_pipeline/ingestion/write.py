@@ -103,21 +103,18 @@ def _commit_catalog(runtime: Runtime, stage: ChunksStage, dead: list[str]) -> No
         if dead:
             for start in range(0, len(dead), FETCH_BATCH):
                 session.execute(delete(Chunk).where(Chunk.vector_id.in_(dead[start : start + FETCH_BATCH])))
-        if documents.deleted_uids:
-            session.execute(delete(Document).where(Document.uid.in_(documents.deleted_uids)))
+        deleted = sorted(set(documents.deleted_uids))
+        for start in range(0, len(deleted), FETCH_BATCH):
+            session.execute(delete(Document).where(Document.uid.in_(deleted[start : start + FETCH_BATCH])))
         for rename in documents.renamed:
             session.execute(
-                update(Document)
-                .where(Document.uid == rename.uid)
-                .values(path=rename.new_path, commit=documents.commit)
+                update(Document).where(Document.uid == rename.uid).values(path=rename.new_path, commit=documents.commit)
             )
         for plan in stage.plans:
             parsed = plan.document
             row = session.scalar(select(Document).where(Document.uid == parsed.uid))
             if row is None:
-                row = Document(
-                    uid=parsed.uid, store_id=documents.store_id, repository_id=documents.repository_id
-                )
+                row = Document(uid=parsed.uid, store_id=documents.store_id, repository_id=documents.repository_id)
                 session.add(row)
             row.path = parsed.path
             row.blob_id = parsed.blob_id
@@ -168,9 +165,7 @@ def _commit_catalog(runtime: Runtime, stage: ChunksStage, dead: list[str]) -> No
         current = {doc_id: parent for doc_id, _path, parent in rows}
         for doc_id, parent in _parents(paths).items():
             if current.get(doc_id) != parent:
-                session.execute(
-                    update(Document).where(Document.id == doc_id).values(parent_document_id=parent)
-                )
+                session.execute(update(Document).where(Document.id == doc_id).values(parent_document_id=parent))
         repository = session.get(Repository, documents.repository_id)
         assert repository is not None
         repository.document_count = len(paths)
@@ -196,17 +191,15 @@ def write_index(runtime: Runtime, stage: ChunksStage, *, progress: Progress | No
             assert store is not None
             namespace = store.namespace
             runtime.vector_store.ensure_namespace(namespace, store.embedding_dimension)
-        dead_namespaces = (
-            dict(
+        dead_namespaces: dict[str, str] = {}
+        for start in range(0, len(stage.dead), FETCH_BATCH):
+            dead_namespaces.update(
                 session.execute(
                     select(Chunk.vector_id, Store.namespace)
                     .join(Store, Store.id == Chunk.store_id)
-                    .where(Chunk.vector_id.in_(stage.dead))
+                    .where(Chunk.vector_id.in_(stage.dead[start : start + FETCH_BATCH]))
                 ).all()
             )
-            if stage.dead
-            else {}
-        )
     if namespace is not None:
         records, embedded, reused = _vectors_for(runtime, stage, namespace, progress)
     embedded_at = time.perf_counter()
@@ -220,9 +213,7 @@ def write_index(runtime: Runtime, stage: ChunksStage, *, progress: Progress | No
         if namespace is not None and records:
             planned.setdefault(namespace, []).extend(record.id for record in records)
         with runtime.session() as session:
-            journal = IngestJournal(
-                repository_id=documents.repository_id, run_id=documents.run_id, vector_ids=planned
-            )
+            journal = IngestJournal(repository_id=documents.repository_id, run_id=documents.run_id, vector_ids=planned)
             session.add(journal)
             session.flush()
             journal_id = journal.id
