@@ -62,8 +62,7 @@ def ensure_home(settings: Settings) -> None:
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     instance_config = settings.dagster_home / "dagster.yaml"
     if not instance_config.exists():
-        # Embedded default: SQLite run storage in DAGSTER_HOME, default run launcher. deploy/ holds production.
-        instance_config.write_text("telemetry:\n  enabled: false\n")
+        instance_config.write_text((Path(__file__).parent / "embedded_dagster.yaml").read_text())
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
 
 

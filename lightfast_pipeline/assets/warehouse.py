@@ -109,14 +109,18 @@ def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | 
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
 )
-def time_to_searchable_sensor(context: RunStatusSensorContext) -> SkipReason | None:
-    """Record delivery received -> run completed for every delivery the successful run served."""
+def time_to_searchable_sensor(context: RunStatusSensorContext) -> None:
+    """Record delivery received -> run completed for every delivery the successful run served.
+
+    Returns nothing for runs it ignores: one tick handles several runs, and Dagster refuses a tick that mixes
+    a SkipReason with the reactions to other runs."""
     run = context.dagster_run
     if run.job_name != INGEST_JOB:
-        return SkipReason(f"{run.job_name} is not an ingestion run")
+        return None
     record = context.instance.get_run_record_by_id(run.run_id)
     if record is None or record.end_time is None:
-        return SkipReason(f"run {run.run_id} has no end time")
+        context.log.warning("run %s has no end time: no time_to_searchable recorded", run.run_id)
+        return None
     with session_scope(load_settings().database_url) as session:
         points = record_time_to_searchable(session, run.run_id, run.tags, datetime.fromtimestamp(record.end_time, UTC))
     context.log.info("run %s: %d time_to_searchable point(s)", run.run_id, len(points))
