@@ -28,7 +28,7 @@ EMPTY_CHUNKS = {"embedded": 0, "reused": 0, "deleted": 0}
 
 
 def _run(runtime, run_tags: dict[str, str], name: str, quiet: bool) -> RunOutcome:
-    """Queue the run on a production instance (and wait), else execute it here."""
+    """Queue the run when a daemon serves the run queue (and wait for it), else execute it in this process."""
     instance = runtime.instance
     if uses_run_queue(instance):
         run_id = submit_to_queue(load_notify_settings().dagster_ui_url, runtime.settings.code_location, run_tags)
