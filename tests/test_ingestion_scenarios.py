@@ -261,3 +261,26 @@ def test_run_launched_without_job_tags_is_recorded_as_manual(runtime: Runtime, r
     assert run_tags["lightfast/trigger"] == "manual"
     assert (run_tags["lightfast/repository"], run_tags["lightfast/workspace"]) == (uid, slug)
     assert_store_equals_ledger(runtime, repository_id)
+
+
+def test_runs_record_duration_and_typed_errors_as_metric_points(
+    runtime: Runtime, repo: GitRepo, repository_id: int
+) -> None:
+    from lightfast_pipeline.catalog.models import MetricPoint
+
+    good = ingest(runtime, repository_id)
+    repo.write("lightfast.yml", "version: 1\nstore: docs\ninclude: []\n")
+    repo.commit("break config")
+    bad = ingest(runtime, repository_id)
+    assert (good.status, bad.status) == ("completed", "failed")
+    with runtime.session() as session:
+        points = [
+            (p.type, p.value, p.tags)
+            for p in session.scalars(select(MetricPoint))
+            if p.type in ("job_duration", "errors")
+        ]
+    durations = {tags["run_id"]: (value, tags["outcome"]) for kind, value, tags in points if kind == "job_duration"}
+    assert durations[good.run_id][1] == "completed" and durations[good.run_id][0] > 0
+    assert durations[bad.run_id][1] == "failed"
+    errors = [tags for kind, _value, tags in points if kind == "errors"]
+    assert errors == [{"run_id": bad.run_id, "error_type": "ConfigInvalid"}]

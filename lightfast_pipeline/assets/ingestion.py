@@ -4,6 +4,8 @@ Each body is thin: the work lives in ``lightfast_pipeline.ingestion`` (plain Pyt
 source, the embedder and the store). A run from the Dagster UI and ``lightfast ingest`` are the same job.
 """
 
+import time
+
 from dagster import (
     AssetExecutionContext,
     Config,
@@ -92,9 +94,17 @@ def _complete_job_tags(context: AssetExecutionContext, repository: Repository) -
     )
 
 
-def _abort(runtime, stage_or_id, run_id: str) -> None:
+def _elapsed_ms(context: AssetExecutionContext) -> float | None:
+    """Time since the run started (the job's duration when called at its end)."""
+    record = context.instance.get_run_record_by_id(context.run_id)
+    if record is None or record.start_time is None:
+        return None
+    return max(0.0, (time.time() - record.start_time) * 1000)
+
+
+def _abort(context: AssetExecutionContext, runtime, stage_or_id, error: BaseException) -> None:
     repository_id = stage_or_id if isinstance(stage_or_id, int) else stage_or_id.repository_id
-    end_ingestion(runtime, repository_id, run_id, None)
+    end_ingestion(runtime, repository_id, context.run_id, None, duration_ms=_elapsed_ms(context), error=error)
 
 
 @asset(partitions_def=repositories_partitions, group_name=GROUP, kinds={"python", "git"})
@@ -127,10 +137,10 @@ def documents(
             source = source_for(repository, runtime.settings)
         stage = read_documents(runtime, repository_id, source, run_id=context.run_id, full=full, actor=user)
     except ConfigInvalid as error:
-        _abort(runtime, repository_id, context.run_id)
+        _abort(context, runtime, repository_id, error)
         raise Failure(description=f"invalid lightfast.yml, nothing changed: {error}") from error
-    except BaseException:
-        _abort(runtime, repository_id, context.run_id)
+    except BaseException as error:
+        _abort(context, runtime, repository_id, error)
         raise
     return Output(
         stage,
@@ -157,8 +167,8 @@ def chunks(
     runtime = _runtime(context, catalog, embedder, vector_store)
     try:
         stage = chunk_documents(runtime, documents)
-    except BaseException:
-        _abort(runtime, documents, context.run_id)
+    except BaseException as error:
+        _abort(context, runtime, documents, error)
         raise
     return Output(
         stage,
@@ -184,10 +194,10 @@ def embeddings(
     runtime = _runtime(context, catalog, embedder, vector_store)
     try:
         report = write_index(runtime, chunks, progress=_progress(context))
-    except BaseException:
-        _abort(runtime, chunks.documents, context.run_id)
+    except BaseException as error:
+        _abort(context, runtime, chunks.documents, error)
         raise
-    end_ingestion(runtime, chunks.documents.repository_id, context.run_id, report)
+    end_ingestion(runtime, chunks.documents.repository_id, context.run_id, report, duration_ms=_elapsed_ms(context))
     return MaterializeResult(
         metadata={
             "commit": MetadataValue.text(report.commit or ""),

@@ -32,9 +32,7 @@ def begin_ingestion(
         if repository is None or not repository.active:
             raise RepositoryUnavailable(f"repository {repository_uid} is not connected")
         if repository.archived:
-            raise RepositoryUnavailable(
-                f"{repository.full_name} is archived: syncs are stopped, the index is kept"
-            )
+            raise RepositoryUnavailable(f"{repository.full_name} is archived: syncs are stopped, the index is kept")
         if repository.suspended:
             raise RepositoryUnavailable(f"{repository.full_name} is suspended: syncs are paused")
         repository_id = repository.id
@@ -43,19 +41,36 @@ def begin_ingestion(
     return repository_id
 
 
-def end_ingestion(runtime: Runtime, repository_id: int, run_id: str, report: IngestReport | None) -> None:
-    """Release the lease; on success record the run's metrics, on failure restore the status."""
+def end_ingestion(
+    runtime: Runtime,
+    repository_id: int,
+    run_id: str,
+    report: IngestReport | None,
+    *,
+    duration_ms: float | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Release the lease and record the run's metrics (counts on success, the error's type on failure)."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
         if repository.config_status == ConfigStatus.INGESTING.value:
             repository.config_status = ConfigStatus.CONFIGURED.value
+        scope = {
+            "workspace_id": repository.workspace_id,
+            "repository_id": repository.id,
+            "tags": {"run_id": run_id},
+        }
+        if duration_ms is not None:
+            outcome = "failed" if error is not None else "completed"
+            record_metric(
+                session, "job_duration", duration_ms, **{**scope, "tags": {"run_id": run_id, "outcome": outcome}}
+            )
+        if error is not None:
+            record_metric(
+                session, "errors", 1, **{**scope, "tags": {"run_id": run_id, "error_type": type(error).__name__}}
+            )
         if report is not None:
-            scope = {
-                "workspace_id": repository.workspace_id,
-                "repository_id": repository.id,
-                "tags": {"run_id": run_id},
-            }
             changed = report.documents["added"] + report.documents["modified"]
             record_metric(session, "documents_indexed", changed, **scope)
             record_metric(session, "chunks_embedded", report.chunks["embedded"], **scope)
