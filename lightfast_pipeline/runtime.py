@@ -50,7 +50,7 @@ class Runtime:
     def embedder(self) -> Embedder:
         from lightfast_pipeline.embedders.factory import build_embedder
 
-        return build_embedder(self.settings.embedder, self.settings.embedding_model)
+        return build_embedder(self.settings.embedder, self.settings.embedding_model, self.settings.embedder_socket)
 
     @cached_property
     def vector_store(self) -> VectorStore:

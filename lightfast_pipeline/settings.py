@@ -5,9 +5,13 @@ Every other module receives a :class:`Settings` (or the value it needs) instead 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+MAX_SOCKET_PATH_BYTES = 100  # sun_path holds 108 bytes; keep a margin
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -28,6 +32,19 @@ class Settings:
     lancedb_uri: str
     user: str
     code_location: str = "lightfast_pipeline"
+
+    @property
+    def embedder_socket(self) -> Path:
+        """Unix socket of the warm embedding service (``lightfast embedder serve``).
+
+        ``embedder.sock`` in the home; a home too deep for a Unix socket path (108 bytes at most) gets one in
+        a per-user directory of the temporary directory, named after the home.
+        """
+        path = self.home / "embedder.sock"
+        if len(os.fsencode(path)) < MAX_SOCKET_PATH_BYTES:
+            return path
+        digest = hashlib.sha256(os.fsencode(self.home)).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"lightfast-{os.getuid()}" / f"embedder-{digest}.sock"
 
     @property
     def warehouse_path(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lightfast_pipeline.cli import activity, dev, ingest, jobs, repo, search, stats, webhooks, workspace
+from lightfast_pipeline.cli import activity, dev, embedder, ingest, jobs, repo, search, stats, webhooks, workspace
 
 app = typer.Typer(
     name="lightfast",
@@ -17,6 +17,7 @@ app.add_typer(workspace.app, name="workspace")
 app.add_typer(repo.app, name="repo")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(embedder.app, name="embedder")
 app.command("ingest")(ingest.ingest)
 app.command("search")(search.search_command)
 app.command("activity")(activity.activity)

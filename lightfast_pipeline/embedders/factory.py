@@ -4,32 +4,31 @@ from __future__ import annotations
 
 import importlib
 import threading
+from pathlib import Path
 
 from lightfast_pipeline.embedders.base import Embedder, EmbeddingError
 from lightfast_pipeline.settings import load_cohere_settings
 
-_cache: dict[tuple[str, str], Embedder] = {}
+_cache: dict[tuple[str, str, Path | None], Embedder] = {}
 _lock = threading.Lock()
 
 
-def build_embedder(spec: str, model: str) -> Embedder:
+def build_embedder(spec: str, model: str, service_socket: Path | None = None) -> Embedder:
     """The process-wide embedder for ``(spec, model)`` (built once: loading a model costs seconds).
 
     ``local`` → :class:`SentenceTransformerEmbedder` (``model``); ``cohere`` → :class:`CohereEmbedder` from
     ``COHERE_API_KEY`` / ``COHERE_BASE_URL`` / ``LIGHTFAST_COHERE_MODEL``; ``pkg.module:Attr`` → ``Attr()``.
+    With ``service_socket``, the in-process models (local and plug-ins) are used through the warm embedding
+    service on that socket whenever one serves them (:class:`ServedEmbedder`).
     """
-    key = (spec, model)
+    key = (spec, model, service_socket)
     with _lock:
         if key not in _cache:
-            _cache[key] = _create(spec, model)
+            _cache[key] = _create(spec, model, service_socket)
         return _cache[key]
 
 
-def _create(spec: str, model: str) -> Embedder:
-    if spec == "local":
-        from lightfast_pipeline.embedders.local import SentenceTransformerEmbedder
-
-        return SentenceTransformerEmbedder(model)
+def _create(spec: str, model: str, service_socket: Path | None) -> Embedder:
     if spec == "cohere":
         from lightfast_pipeline.embedders.cohere import CohereEmbedder
 
@@ -37,9 +36,19 @@ def _create(spec: str, model: str) -> Embedder:
         if not settings.api_key:
             raise EmbeddingError("embedder 'cohere' needs COHERE_API_KEY in the environment")
         return CohereEmbedder(settings.api_key, model=settings.model, base_url=settings.base_url)
-    if ":" in spec:
-        return _plugin(spec)
-    raise EmbeddingError(f"unknown embedder {spec!r}: use 'local', 'cohere' or 'package.module:Factory'")
+    if spec == "local":
+        from lightfast_pipeline.embedders.local import SentenceTransformerEmbedder
+
+        in_process: Embedder = SentenceTransformerEmbedder(model)
+    elif ":" in spec:
+        in_process = _plugin(spec)
+    else:
+        raise EmbeddingError(f"unknown embedder {spec!r}: use 'local', 'cohere' or 'package.module:Factory'")
+    if service_socket is None:
+        return in_process
+    from lightfast_pipeline.embedders.served import ServedEmbedder
+
+    return ServedEmbedder(in_process, service_socket)
 
 
 def _plugin(spec: str) -> Embedder:

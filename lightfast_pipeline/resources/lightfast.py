@@ -36,7 +36,9 @@ class EmbedderResource(ConfigurableResource):
     def build(self, settings: Settings) -> Embedder:
         from lightfast_pipeline.embedders.factory import build_embedder
 
-        return build_embedder(self.provider or settings.embedder, self.model or settings.embedding_model)
+        return build_embedder(
+            self.provider or settings.embedder, self.model or settings.embedding_model, settings.embedder_socket
+        )
 
 
 class VectorStoreResource(ConfigurableResource):
