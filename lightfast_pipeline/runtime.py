@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from dagster import DagsterInstance
 from sqlalchemy.orm import Session
 
 from lightfast_pipeline.catalog.db import migrate, session_scope
 from lightfast_pipeline.embedders.base import Embedder
 from lightfast_pipeline.settings import Settings, ensure_home, load_settings
 from lightfast_pipeline.vectorstores.base import VectorStore
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance  # imported on first use: the webhook receiver never needs Dagster
 
 
 class Runtime:
@@ -61,4 +64,6 @@ class Runtime:
     @cached_property
     def instance(self) -> DagsterInstance:
         """The Dagster instance in ``$DAGSTER_HOME`` (run history = jobs record)."""
+        from dagster import DagsterInstance
+
         return DagsterInstance.get()

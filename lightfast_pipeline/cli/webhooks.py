@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import typer
 from rich.table import Table
 from sqlalchemy import select
@@ -26,6 +28,9 @@ def serve(
         receiver = create_app(get_runtime())
     except ReceiverConfigError as error:
         fail(str(error))
+    # What the imports created lives as long as the process: keep it out of the collector's full passes, which
+    # otherwise stop a request for ~90 ms now and then (the acknowledgement p99 goal is 50 ms).
+    gc.freeze()
     uvicorn.run(receiver, host=host, port=port, log_level="info")
 
 

@@ -86,9 +86,7 @@ def create_app(
             return _error(400, "body is not valid JSON")
         if not isinstance(payload, dict):
             return _error(400, "body is not a JSON object")
-        stored = await run_in_threadpool(
-            store_delivery, runtime, IncomingDelivery(delivery_id, event, payload)
-        )
+        stored = await run_in_threadpool(store, IncomingDelivery(delivery_id, event, payload))
         if not stored:
             return JSONResponse({"delivery": delivery_id, "status": "duplicate"}, status_code=200)
         log.info("stored delivery %s (%s)", delivery_id, event)
