@@ -1,15 +1,37 @@
-"""The Dagster code location: it loads, and its asset graph is pinned."""
+"""The two Dagster code locations: they load, their asset graphs are pinned, and ingestion stays light."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from dagster import AssetKey
 
 from lightfast_pipeline.definitions import defs
+from lightfast_pipeline.metrics_definitions import defs as metrics_defs
+
+RAW_TABLES = {"deliveries", "documents", "metric_points", "repositories", "runs", "stores", "workspaces"}
+NOT_IN_RUN_WORKERS = """
+import sys
+import lightfast_pipeline.definitions
+warehouse = ("lightfast_pipeline.assets.warehouse", "lightfast_pipeline.assets.dbt", "lightfast_pipeline.metrics_def")
+heavy = [m for m in sys.modules if m.split(".")[0] in ("dagster_dbt", "dbt", "duckdb") or m.startswith(warehouse)]
+assert not heavy, sorted(heavy)
+"""
 
 
-def test_definitions_load_and_resolve_every_job() -> None:
-    jobs = {job.name for job in defs.resolve_all_job_defs()}
-    assert "ingest_repository" in jobs
+def _names(definitions) -> tuple[set[str], set[str], set[str]]:
+    """Jobs (without the implicit asset job), sensors and schedules."""
+    jobs = {job.name for job in definitions.resolve_all_job_defs()} - {"__ASSET_JOB"}
+    return jobs, {sensor.name for sensor in definitions.sensors}, {schedule.name for schedule in definitions.schedules}
+
+
+def test_ingestion_location_holds_the_ingestion_job_and_what_requests_it() -> None:
+    assert _names(defs) == (
+        {"ingest_repository"},
+        {"github_deliveries_sensor", "repository_lifecycle_sensor"},
+        {"reconciliation_schedule"},
+    )
     job = defs.resolve_job_def("ingest_repository")
     assert job.executor_def.name == "in_process"
     assert job.partitions_def is not None and job.partitions_def.name == "repositories"
@@ -17,9 +39,10 @@ def test_definitions_load_and_resolve_every_job() -> None:
 
 def test_ingestion_asset_graph_is_pinned() -> None:
     graph = defs.resolve_asset_graph()
+    assert graph.get_all_asset_keys() == {AssetKey("documents"), AssetKey("chunks"), AssetKey("embeddings")}
     upstream = {
         key.to_user_string(): sorted(parent.to_user_string() for parent in graph.get(key).parent_keys)
-        for key in (AssetKey("documents"), AssetKey("chunks"), AssetKey("embeddings"))
+        for key in graph.get_all_asset_keys()
     }
     assert upstream == {"documents": [], "chunks": ["documents"], "embeddings": ["chunks"]}
     for name in ("documents", "chunks", "embeddings"):
@@ -28,8 +51,38 @@ def test_ingestion_asset_graph_is_pinned() -> None:
         assert node.group_name == "ingestion"
 
 
-def test_sensors_and_schedules_are_registered() -> None:
-    sensors = {sensor.name for sensor in defs.sensors}
-    schedules = {schedule.name for schedule in defs.schedules}
-    assert {"github_deliveries_sensor", "repository_lifecycle_sensor", "notify_run_failures"} <= sensors
-    assert "reconciliation_schedule" in schedules
+def test_metrics_location_holds_the_warehouse_and_the_notifications() -> None:
+    assert _names(metrics_defs) == (
+        {"refresh_warehouse", "rebuild_metrics"},
+        {"warehouse_after_ingestion", "time_to_searchable", "notify_run_failures", "deliver_notifications"},
+        {"warehouse_every_15_minutes"},
+    )
+
+
+def test_metrics_asset_graph_is_pinned() -> None:
+    graph = metrics_defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    raw = {key for key in keys if key.path[0] == "raw"}
+    assert raw == {AssetKey(["raw", table]) for table in RAW_TABLES}
+    assert all(not graph.get(key).parent_keys for key in raw)
+    assert sorted(parent.to_user_string() for parent in graph.get(AssetKey("warehouse_metrics")).parent_keys) == [
+        "health",
+        "job_duration_percentiles",
+        "job_stats",
+        "query_latency_percentiles",
+        "raw/metric_points",
+        "raw/runs",
+        "time_to_searchable_percentiles",
+    ]
+    assert [key.to_user_string() for key in graph.asset_check_keys] == ["warehouse_metrics:workspace_health"]
+    assert {graph.get(key).group_name for key in keys} == {"metrics"}
+    # every dbt model reads, through its parents, the raw tables only (no dangling source)
+    for key in keys - raw - {AssetKey("warehouse_metrics")}:
+        assert graph.get_ancestor_asset_keys(key) & raw, key
+    assert not keys & defs.resolve_asset_graph().get_all_asset_keys()
+
+
+def test_importing_the_ingestion_location_leaves_dbt_duckdb_and_the_warehouse_out() -> None:
+    """What every ingestion run worker pays at start: no dagster-dbt, dbt-core, duckdb or warehouse module."""
+    result = subprocess.run([sys.executable, "-c", NOT_IN_RUN_WORKERS], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

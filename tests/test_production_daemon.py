@@ -1,12 +1,14 @@
 """The production setup for real: deploy/dagster.yaml on PostgreSQL (catalog in a second database of the same
 server), the Dagster daemon and webserver as subprocesses, every run going through the queue.
 
-One deployment serves the module's tests. Two code locations: this file's ``defs`` (a ``nap`` job that sleeps
-and reports its pid, so runs can be watched queued, running, cancelled, killed and stuck; submitted through
-GraphQL as the UI does) and the real ``lightfast_pipeline.definitions`` (ingestion job and sensors; runs come
-from GraphQL, or from GitHub deliveries POSTed to the real webhook receiver and turned into runs by the
-daemon's delivery sensor). deploy/dagster.yaml is used as is except the monitoring poll interval (5 s); the
-stuck run carries a short ``dagster/max_runtime_seconds`` tag.
+One deployment serves the module's tests. Three code locations: this file's ``defs`` (a ``nap`` job that
+sleeps and reports its pid, so runs can be watched queued, running, cancelled, killed and stuck; submitted
+through GraphQL as the UI does) and the two of deploy/workspace.yaml: ``lightfast_pipeline.definitions``
+(ingestion job and sensors; runs come from GraphQL, or from GitHub deliveries POSTed to the real webhook
+receiver and turned into runs by the daemon's delivery sensor) and ``lightfast_pipeline.metrics_definitions``
+(warehouse, notifications, and the time-to-searchable sensor that watches the ingestion location's runs).
+deploy/dagster.yaml is used as is except the monitoring poll interval (5 s); the stuck run carries a short
+``dagster/max_runtime_seconds`` tag.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from starlette.testclient import TestClient
 
 from lightfast_pipeline import runs, tags
 from lightfast_pipeline.catalog.db import get_engine
-from lightfast_pipeline.catalog.models import IngestJournal, Repository, RepositoryLease
+from lightfast_pipeline.catalog.models import IngestJournal, MetricPoint, Repository, RepositoryLease
 from lightfast_pipeline.github_connect import connect_github_repository
 from lightfast_pipeline.launch import ingestion_tags
 from lightfast_pipeline.runtime import Runtime
@@ -65,7 +67,7 @@ from tests.support.github_fixtures import GitRepo as GitHubRepo
 from tests.support.github_server import GitHubServer
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths
-from tests.support.postgres import create_database, deploy_environment, drop_database, write_deploy_instance
+from tests.support.postgres import DEPLOY_DIR, create_database, deploy_environment, drop_database, write_deploy_instance
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -231,12 +233,7 @@ def _deploy(
                             "location_name": LOCATION,
                         }
                     },
-                    {
-                        "python_module": {
-                            "module_name": "lightfast_pipeline.definitions",
-                            "location_name": LIGHTFAST,
-                        }
-                    },
+                    *yaml.safe_load((DEPLOY_DIR / "workspace.yaml").read_text())["load_from"],
                 ]
             }
         )
@@ -318,7 +315,7 @@ def _locations_loaded(deployment: Deployment) -> bool:
         loaded = entry["locationOrLoadError"]
         if loaded and loaded["__typename"] == "PythonError":
             pytest.fail(f"code location {entry['name']} failed to load: {loaded['message']}")
-    return len(entries) == 2 and all(entry["loadStatus"] == "LOADED" for entry in entries)
+    return len(entries) == 3 and all(entry["loadStatus"] == "LOADED" for entry in entries)
 
 
 def _finished(deployment: Deployment, run_ids: list[str]) -> Callable[[], bool]:
@@ -531,6 +528,16 @@ def test_webhook_pushes_reach_the_daemon_and_run_one_after_another(
     assert_store_equals_ledger(d.runtime, repository_id)
     webhook_jobs = runs.list_jobs(d.instance, WORKSPACE, repository=uid, trigger="webhook").jobs
     assert [job.id for job in webhook_jobs] == [run2, run1]
+
+    # The metrics location's run-status sensor sees the ingestion location's runs: one point per delivery.
+    def searchable() -> dict[str, float]:
+        with d.runtime.session() as session:
+            points = session.scalars(select(MetricPoint).where(MetricPoint.type == "time_to_searchable")).all()
+            return {p.tags["delivery"]: p.value for p in points if p.tags["run_id"] in (run1, run2)}
+
+    d.wait(lambda: len(searchable()) == 2, 120, "time_to_searchable points of both deliveries")
+    assert set(searchable()) == {first_delivery, second_delivery}
+    assert all(value > 0 for value in searchable().values())
 
 
 def test_cli_ingest_goes_through_the_run_queue(deployment: tuple[Deployment, GitHubApp], tmp_path: Path) -> None:

@@ -107,10 +107,11 @@ def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | 
     run_status=DagsterRunStatus.SUCCESS,
     name="time_to_searchable",
     minimum_interval_seconds=30,
+    monitor_all_code_locations=True,  # the ingestion job lives in the other location, whatever its name
     default_status=DefaultSensorStatus.RUNNING,
 )
 def time_to_searchable_sensor(context: RunStatusSensorContext) -> None:
-    """Record delivery received -> run completed for every delivery the successful run served.
+    """Record delivery received -> run completed for every delivery the successful ingestion run served.
 
     Returns nothing for runs it ignores: one tick handles several runs, and Dagster refuses a tick that mixes
     a SkipReason with the reactions to other runs."""

@@ -1,0 +1,20 @@
+"""The metrics code location: warehouse and dbt assets (with the workspace health check), their jobs,
+schedule and sensors, and the notification sensors. Composes, nothing else.
+
+Its sensors watch runs of every location: ``time_to_searchable`` and ``notify_run_failures`` monitor all code
+locations, ``warehouse_after_ingestion`` reads the instance's run history of ``ingest_repository``.
+"""
+
+from dagster import Definitions
+
+from lightfast_pipeline.assets.warehouse import metrics_assets, metrics_jobs, metrics_schedules, metrics_sensors
+from lightfast_pipeline.resources.lightfast import CatalogResource
+from lightfast_pipeline.sensors.notifications import notification_sensors
+
+defs = Definitions(
+    assets=metrics_assets,
+    jobs=metrics_jobs,
+    sensors=[*metrics_sensors, *notification_sensors],
+    schedules=metrics_schedules,
+    resources={"catalog": CatalogResource()},
+)
