@@ -1,26 +1,38 @@
-"""`lightfast dev`: the Dagster UI (webserver + daemon) with this project loaded."""
+"""`lightfast dev`: the Dagster UI (webserver + daemon) with this project loaded, and the warm embedding service."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import typer
 
 from lightfast_pipeline.cli.common import fail, get_runtime
+from lightfast_pipeline.locations import workspace_yaml
 
 
 def dev(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface the UI listens on."),
     port: int = typer.Option(3000, "--port", help="Port of the UI."),
 ) -> None:
-    """Start the Dagster UI and daemon (sensors, schedules, run queue) on this project's instance."""
+    """Start the Dagster UI and daemon (sensors, schedules, run queue) on this project's instance.
+
+    Unless the embedder is the Cohere API, the warm embedding service (``lightfast embedder serve``) starts
+    beside them, so runs do not each load the model; it stops when the UI does.
+    """
     runtime = get_runtime()
     beside = Path(sys.executable).parent / "dagster"
     dagster = str(beside) if beside.exists() else shutil.which("dagster")
     if dagster is None:
         fail("the `dagster` command is not installed in this environment")
     os.environ["DAGSTER_HOME"] = str(runtime.settings.dagster_home)
-    os.execv(dagster, [dagster, "dev", "-m", "lightfast_pipeline.definitions", "-h", host, "-p", str(port)])
+    if runtime.settings.embedder != "cohere":
+        # exec keeps this pid, so the service watches the UI itself.
+        serve = [sys.executable, "-m", "lightfast_pipeline.cli", "embedder", "serve", "--exit-with-pid"]
+        subprocess.Popen([*serve, str(os.getpid())], start_new_session=True)
+    workspace = runtime.settings.dagster_home / "workspace.yaml"  # named locations, as in production
+    workspace.write_text(workspace_yaml())
+    os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])

@@ -86,9 +86,7 @@ class CohereEmbedder:
             )
         return self._client
 
-    def _embed(
-        self, texts: Sequence[str], input_type: Literal["search_document", "search_query"]
-    ) -> list[list[float]]:
+    def _embed(self, texts: Sequence[str], input_type: Literal["search_document", "search_query"]) -> list[list[float]]:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), MAX_TEXTS_PER_CALL):
             batch = list(texts[start : start + MAX_TEXTS_PER_CALL])
@@ -108,8 +106,7 @@ class CohereEmbedder:
             for vector in floats:
                 if len(vector) != self.dimension:
                     raise EmbeddingError(
-                        f"Cohere model {self.model!r} returned {len(vector)} dimensions, "
-                        f"expected {self.dimension}"
+                        f"Cohere model {self.model!r} returned {len(vector)} dimensions, expected {self.dimension}"
                     )
             vectors.extend(_unit(v) for v in floats)
         return vectors
