@@ -119,10 +119,10 @@ def ack_latency(url: str, rate: float, seconds: float) -> None:
 
 def sync_latency(url: str, server: GitHubServer, repo: GitRepo, pushes: int) -> None:
     from dagster import DagsterInstance, RunsFilter
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from lightfast_pipeline import tags
-    from lightfast_pipeline.catalog.models import Repository, WebhookDelivery
+    from lightfast_pipeline.catalog.models import DeliveryStatus, Repository, WebhookDelivery
     from lightfast_pipeline.github_connect import connect_github_repository
     from lightfast_pipeline.runtime import Runtime
     from lightfast_pipeline.search import search
@@ -139,6 +139,16 @@ def sync_latency(url: str, server: GitHubServer, repo: GitRepo, pushes: int) -> 
             raise RuntimeError("initial sync did not finish (see daemon.log)")
         time.sleep(0.5)
     print(f"initial sync done in {time.monotonic() - started:.1f} s (connect → lifecycle sensor → run)")
+    while True:  # the acknowledgement phase's deliveries are decided first: the pushes measured start from idle
+        with runtime.session() as session:
+            pending = session.scalar(
+                select(func.count())
+                .select_from(WebhookDelivery)
+                .where(WebhookDelivery.status == DeliveryStatus.RECEIVED.value)
+            )
+        if not pending:
+            break
+        time.sleep(0.5)
     runtime.embedder.embed_query("warm up")  # the searching process loads its model once
 
     to_run, to_search, to_created = [], [], []
