@@ -71,7 +71,8 @@ def ensure_store(
         raise StoreError(
             f"store {slug!r} of workspace {workspace.name!r} holds {store.embedding_model} vectors "
             f"({store.embedding_dimension} dims) but the configured embedder is {embedder.model} "
-            f"({embedder.dimension} dims); use a new store slug in lightfast.yml or the same model"
+            f"({embedder.dimension} dims); use a new store slug in lightfast.yml, the same model, or "
+            f"`lightfast store rebuild {slug} --workspace {workspace.slug}`"
         )
     return store
 

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from lightfast_pipeline.cli import activity, dev, embedder, ingest, jobs, repo, search, stats, webhooks, workspace
+from lightfast_pipeline.cli import (
+    activity,
+    dev,
+    embedder,
+    ingest,
+    jobs,
+    repo,
+    search,
+    stats,
+    store,
+    webhooks,
+    workspace,
+)
 
 app = typer.Typer(
     name="lightfast",
@@ -15,6 +27,7 @@ app = typer.Typer(
 
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(repo.app, name="repo")
+app.add_typer(store.app, name="store")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(embedder.app, name="embedder")

@@ -21,6 +21,7 @@ from lightfast_pipeline.launch import (
     wait_for_run,
 )
 from lightfast_pipeline.repositories import RepositoryError, find_repository
+from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import load_notify_settings
 
 EMPTY_DOCUMENTS = {"added": 0, "modified": 0, "deleted": 0, "unchanged": 0, "skipped": 0}
@@ -62,14 +63,8 @@ def _run_with_progress(runtime, run_tags: dict[str, str], name: str) -> RunOutco
             embedding_progress.remove_listener(update)
 
 
-@user_errors(RepositoryError, LaunchError)
-def ingest(
-    repo: str = typer.Argument(..., help="Repository id or name."),
-    full: bool = typer.Option(False, "--full", help="Re-read and re-chunk every file (vectors still reused)."),
-    json_output: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
-) -> None:
-    """Ingest a repository now (a Dagster run tagged trigger=manual) and print its summary."""
-    runtime = get_runtime()
+def ingest_repository(runtime: Runtime, repo: str, *, full: bool, quiet: bool) -> tuple[dict, str | None]:
+    """Record the manual request, run the job and return its summary and error (shared with `store rebuild`)."""
     user = runtime.settings.user
     with runtime.session() as session:
         repository = find_repository(session, repo)
@@ -93,7 +88,7 @@ def ingest(
         )
         session.flush()
         activity_id, name = activity.id, repository.full_name
-    result = _run(runtime, run_tags, name, quiet=json_output)
+    result = _run(runtime, run_tags, name, quiet=quiet)
     status, report = result.status, result.report
     error = result.error if status != "completed" else None
     with runtime.session() as session:
@@ -109,15 +104,27 @@ def ingest(
         "documents": report.get("documents", EMPTY_DOCUMENTS),
         "chunks": report.get("chunks", EMPTY_CHUNKS),
     }
+    return summary, error
+
+
+@user_errors(RepositoryError, LaunchError)
+def ingest(
+    repo: str = typer.Argument(..., help="Repository id or name."),
+    full: bool = typer.Option(False, "--full", help="Re-read and re-chunk every file (vectors still reused)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Ingest a repository now (a Dagster run tagged trigger=manual) and print its summary."""
+    summary, error = ingest_repository(get_runtime(), repo, full=full, quiet=json_output)
+    run_id, status = summary["run_id"], summary["status"]
     if json_output:
         print_json(summary)
     else:
         docs, chunks = summary["documents"], summary["chunks"]
-        console.print(f"run {result.run_id}: [bold]{status}[/] at {(summary['commit'] or '')[:12]}")
+        console.print(f"run {run_id}: [bold]{status}[/] at {(summary['commit'] or '')[:12]}")
         console.print(
             f"documents: {docs['added']} added, {docs['modified']} modified, {docs['deleted']} deleted, "
             f"{docs['unchanged']} unchanged, {docs['skipped']} skipped"
         )
         console.print(f"chunks: {chunks['embedded']} embedded, {chunks['reused']} reused, {chunks['deleted']} deleted")
     if status != "completed":
-        fail(f"run {result.run_id} {status}: {error or 'see the run in the Dagster UI'}")
+        fail(f"run {run_id} {status}: {error or 'see the run in the Dagster UI'}")

@@ -3,6 +3,8 @@
 A holder is alive while its Dagster run is unfinished AND, when it ran on this host, its process still
 exists. The process check matters for the embedded default, where nothing marks a run killed with SIGKILL
 as failed; in production, run monitoring fails such runs and the first condition suffices across hosts.
+A maintenance holder (``maintenance_holder``, e.g. a store rebuild) is no Dagster run: it is alive while its
+process is (on this host; on another host until it releases the lease).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 
 from sqlalchemy import delete, select, update
@@ -19,6 +22,7 @@ from lightfast_pipeline.catalog.models import RepositoryLease, utcnow
 from lightfast_pipeline.runtime import Runtime
 
 POLL_SECONDS = 1.0
+MAINTENANCE_PREFIX = "maintenance:"
 
 
 class LeaseTimeout(Exception):
@@ -35,9 +39,16 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def maintenance_holder(task: str) -> str:
+    """A unique lease holder for work that is not a Dagster run (fits the holder column)."""
+    return f"{MAINTENANCE_PREFIX}{task[:30]}:{uuid.uuid4().hex[:16]}"
+
+
 def _holder_alive(lease: RepositoryLease, run_alive: Callable[[str], bool]) -> bool:
     if lease.host == socket.gethostname() and lease.pid and not _process_exists(lease.pid):
         return False
+    if lease.holder.startswith(MAINTENANCE_PREFIX):
+        return True
     return run_alive(lease.holder)
 
 

@@ -91,3 +91,10 @@ class HashingEmbedder:
             vector[0] = 1.0
             return vector
         return [v / norm for v in vector]
+
+
+class Hashing256Embedder(HashingEmbedder):
+    """The same hashing in 256 dimensions under another model name: a model change, for store rebuilds."""
+
+    model = "hashing-256"
+    dimension = 256

@@ -1,0 +1,79 @@
+"""`lightfast store …`: list stores, rebuild one with the configured embedder."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
+from lightfast_pipeline.cli.ingest import ingest_repository
+from lightfast_pipeline.launch import LaunchError
+from lightfast_pipeline.repositories import RepositoryError
+from lightfast_pipeline.store_rebuild import list_stores, rebuild_store
+from lightfast_pipeline.stores import StoreError
+from lightfast_pipeline.vectorstores.base import VectorStoreError
+from lightfast_pipeline.workspaces import WorkspaceError
+
+app = typer.Typer(help="Inspect and rebuild vector stores.", no_args_is_help=True)
+ERRORS = (StoreError, WorkspaceError, VectorStoreError, RepositoryError, LaunchError)
+COLUMNS = ("slug", "workspace", "model", "dimension", "backend", "namespace", "documents", "chunks", "vectors")
+
+
+@app.command("list")
+@user_errors(*ERRORS)
+def list_command(
+    workspace: str = typer.Option(None, "--workspace", "-w", help="Only this workspace."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List stores: embedder settings, documents, ledger chunks and vectors."""
+    rows = list_stores(get_runtime(), workspace)
+    if json_output:
+        print_json({"stores": rows})
+        return
+    table = Table(*COLUMNS)
+    for row in rows:
+        table.add_row(*(str(row[column]) for column in COLUMNS))
+    console.print(table)
+
+
+@app.command("rebuild")
+@user_errors(*ERRORS)
+def rebuild(
+    slug: str = typer.Argument(..., help="Store slug (the `store:` of lightfast.yml)."),
+    workspace: str = typer.Option(..., "--workspace", "-w", help="Workspace name or slug."),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Re-embed a store with the configured embedder (after a model change): empty it, then ingest in full."""
+    runtime = get_runtime()
+    result = rebuild_store(runtime, workspace, slug, actor=runtime.settings.user)
+    runs = []
+    for repository_id, name in result.to_ingest.items():
+        summary, error = ingest_repository(runtime, str(repository_id), full=True, quiet=json_output)
+        runs.append({"repository": name, "repository_id": repository_id, **summary, "error": error})
+    payload = {
+        "store": slug,
+        "before": result.before,
+        "after": result.after,
+        "removed": {"documents": result.documents_removed, "vectors": result.vectors_removed},
+        "runs": runs,
+        "not_ingested": result.not_ingested,
+    }
+    if json_output:
+        print_json(payload)
+    else:
+        console.print(
+            f"store {slug}: {result.before['model']} ({result.before['dimension']} dims) → "
+            f"{result.after['model']} ({result.after['dimension']} dims); removed {result.documents_removed} "
+            f"documents and {result.vectors_removed} vectors"
+        )
+        for run in runs:
+            console.print(
+                f"{run['repository']}: run {run['run_id']} [bold]{run['status']}[/], "
+                f"{run['documents']['added']} documents, {run['chunks']['embedded']} chunks embedded"
+                + (f" — {run['error']}" if run["error"] else "")
+            )
+        for name, reason in result.not_ingested.items():
+            console.print(f"{name}: not ingested ({reason})")
+    failed = [run["run_id"] for run in runs if run["status"] != "completed"]
+    if failed:
+        fail(f"{len(failed)} ingestion run(s) did not complete: {', '.join(failed)}")
