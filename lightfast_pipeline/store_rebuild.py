@@ -126,6 +126,13 @@ def rebuild_store(runtime: Runtime, workspace_ref: str, slug: str, *, actor: str
                 .order_by(Repository.id)
             )
         }
+    fixed = runtime.vector_store.fixed_dimension()
+    if fixed is not None and fixed != embedder.dimension:  # checked before anything is deleted
+        raise StoreError(
+            f"cannot rebuild: the {runtime.vector_store.backend} index holds {fixed}-dimensional vectors and "
+            f"{embedder.model} makes {embedder.dimension}; create an index of {embedder.dimension} dimensions "
+            "and point the store at it"
+        )
     holder = maintenance_holder(f"store-rebuild-{store_id}")
     _take_leases(runtime, repositories, holder)
     try:

@@ -16,8 +16,10 @@ from lightfast_pipeline.cli.common import get_runtime
 from lightfast_pipeline.ingestion.lease import LeaseTimeout, acquire_lease, maintenance_holder, release_lease
 from lightfast_pipeline.settings import Settings
 from tests.support.activity_data import tiny_job
+from tests.support.fake_pinecone import FakePinecone
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, ingest
+from tests.support.provider_fixtures import FAKE_PINECONE_KEY
 
 NEW_EMBEDDER = "tests.support.embedders:Hashing256Embedder"
 
@@ -142,3 +144,29 @@ def test_a_run_never_takes_over_a_live_rebuild_lease(run, repo: GitRepo) -> None
     with pytest.raises(LeaseTimeout, match=rebuild):
         acquire_lease(runtime, repository_id, "some-run", lambda _run_id: False, wait_seconds=0)
     release_lease(runtime, repository_id, rebuild)
+
+
+def test_pinecone_rebuild_to_another_dimension_is_refused_before_anything_is_deleted(
+    lightfast_env: Settings, repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = FakePinecone(FAKE_PINECONE_KEY, 384)  # the index of the current model
+    try:
+        monkeypatch.setenv("LIGHTFAST_VECTOR_BACKEND", "pinecone")
+        monkeypatch.setenv("PINECONE_API_KEY", FAKE_PINECONE_KEY)
+        monkeypatch.setenv("PINECONE_INDEX_HOST", server.url)
+        get_runtime.cache_clear()
+        runner = CliRunner()
+        repository_id = _connect_and_ingest(lambda *args: runner.invoke(app, list(args)), repo)
+        runtime = get_runtime()
+        before = _store_state(runtime)
+        monkeypatch.setenv("LIGHTFAST_EMBEDDER", NEW_EMBEDDER)
+        get_runtime.cache_clear()
+
+        refused = runner.invoke(app, ["store", "rebuild", "docs", "--workspace", "default"])
+        assert refused.exit_code == 1 and refused.stderr.strip().count("\n") == 0
+        assert "holds 384-dimensional vectors" in refused.stderr and "256" in refused.stderr
+        assert _store_state(runtime) == before
+        assert assert_store_equals_ledger(runtime, repository_id) == 3
+    finally:
+        get_runtime.cache_clear()
+        server.close()

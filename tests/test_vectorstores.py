@@ -148,6 +148,11 @@ def test_bad_input_is_a_clear_error(store: VectorStore) -> None:
     assert list(store.list_ids(NS)) == ["a"]
 
 
+def test_fixed_dimension_is_the_pinecone_index_dimension(store: VectorStore) -> None:
+    # A Pinecone index has one dimension for every namespace; each LanceDB namespace is a table of its own.
+    assert store.fixed_dimension() == (DIM if store.backend == "pinecone" else None)
+
+
 # -- LanceDB specifics ---------------------------------------------------------------------------------------
 
 

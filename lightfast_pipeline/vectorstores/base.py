@@ -55,6 +55,10 @@ class VectorStore(Protocol):
         """Create the namespace if missing (idempotent)."""
         ...
 
+    def fixed_dimension(self) -> int | None:
+        """The one dimension every namespace must hold (a Pinecone index), or None when each namespace has its own."""
+        ...
+
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None:
         """Insert or replace records by id. Safe when several processes write at once."""
         ...

@@ -190,6 +190,10 @@ class LanceDBVectorStore:
 
     # -- VectorStore ----------------------------------------------------------------------------------------
 
+    def fixed_dimension(self) -> int | None:
+        """None: each namespace is its own table, of its own dimension."""
+        return None
+
     def ensure_namespace(self, namespace: str, dimension: int) -> None:
         """Create the namespace's table (with its id index) if missing; check its dimension otherwise."""
         self._open_or_create(namespace, dimension)

@@ -72,6 +72,10 @@ class PineconeVectorStore:
             self._dimension = stats.dimension
         return self._dimension
 
+    def fixed_dimension(self) -> int | None:
+        """The index's dimension: every namespace of a Pinecone index holds vectors of that size."""
+        return self._index_dimension()
+
     def ensure_namespace(self, namespace: str, dimension: int) -> None:
         """Pinecone creates namespaces on first write; check the index's dimension matches."""
         _check_namespace(namespace)
