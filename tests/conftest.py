@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from lightfast_pipeline.settings import Settings, load_settings
 
@@ -35,3 +37,21 @@ def lightfast_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))
     (home / "dagster").mkdir(parents=True)
     return load_settings()
+
+
+@pytest.fixture
+def run(lightfast_env: Settings) -> Iterator[Callable[..., Result]]:
+    """Invoke the `lightfast` CLI in this process (``run("repo", "list", "--json")``), on a fresh Runtime."""
+    from typer.testing import CliRunner
+
+    from lightfast_pipeline.cli.app import app
+    from lightfast_pipeline.cli.common import get_runtime
+
+    get_runtime.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    yield invoke
+    get_runtime.cache_clear()

@@ -6,24 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from lightfast_pipeline.cli.app import app
-from lightfast_pipeline.cli.common import get_runtime
-from lightfast_pipeline.settings import Settings
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-
-
-@pytest.fixture
-def run(lightfast_env: Settings):
-    get_runtime.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    yield invoke
-    get_runtime.cache_clear()
 
 
 @pytest.fixture

@@ -25,18 +25,6 @@ NEW_EMBEDDER = "tests.support.embedders:Hashing256Embedder"
 
 
 @pytest.fixture
-def run(lightfast_env: Settings):
-    get_runtime.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    yield invoke
-    get_runtime.cache_clear()
-
-
-@pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
     repo = GitRepo(tmp_path / "handbook")
     repo.write("lightfast.yml", DEFAULT_CONFIG)

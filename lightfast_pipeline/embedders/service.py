@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lightfast_pipeline.embedders.base import Embedder, EmbeddingError
+from lightfast_pipeline.processes import process_exists
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -132,17 +133,7 @@ def serve_embeddings(embedder: Embedder, path: Path, exit_with_pid: int | None =
 
 
 def _stop_when_gone(server: uvicorn.Server, pid: int) -> None:
-    while _alive(pid):
+    while process_exists(pid):
         time.sleep(1)
     log.info("process %d exited: stopping the embedding service", pid)
     server.should_exit = True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lightfast_pipeline.catalog.models import RepositoryLease, utcnow
+from lightfast_pipeline.processes import process_exists
 from lightfast_pipeline.runtime import Runtime
 
 POLL_SECONDS = 1.0
@@ -29,23 +30,13 @@ class LeaseTimeout(Exception):
     """Another run kept the repository for longer than the wait allows."""
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def maintenance_holder(task: str) -> str:
     """A unique lease holder for work that is not a Dagster run (fits the holder column)."""
     return f"{MAINTENANCE_PREFIX}{task[:30]}:{uuid.uuid4().hex[:16]}"
 
 
 def _holder_alive(lease: RepositoryLease, run_alive: Callable[[str], bool]) -> bool:
-    if lease.host == socket.gethostname() and lease.pid and not _process_exists(lease.pid):
+    if lease.host == socket.gethostname() and lease.pid and not process_exists(lease.pid):
         return False
     if lease.holder.startswith(MAINTENANCE_PREFIX):
         return True
