@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from lightfast_pipeline.sources.base import MODE_SUBMODULE, RepositoryInfo, SourceError, TreeEntry
+
+_FEED_BATCH = 512
+
+
+def _feed_ids(stdin: IO[bytes], ids: list[str]) -> None:
+    """Write every id to ``git cat-file --batch`` and close its input; stop quietly if git has gone."""
+    try:
+        for start in range(0, len(ids), _FEED_BATCH):
+            stdin.write("".join(f"{blob_id}\n" for blob_id in ids[start : start + _FEED_BATCH]).encode())
+        stdin.close()
+    except (BrokenPipeError, ValueError, OSError):
+        pass
+
+
+def _discard(stream: IO[bytes], count: int) -> None:
+    """Read and drop ``count`` bytes in bounded pieces."""
+    while count > 0:
+        piece = stream.read(min(count, 1 << 20))
+        if not piece:
+            return
+        count -= len(piece)
 
 
 def _git(path: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
@@ -59,11 +82,7 @@ class LocalGitSource:
 
     def head_commit(self, ref: str | None = None) -> str:
         branch = ref or self.default_branch()
-        return (
-            _git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
-            .decode()
-            .strip()
-        )
+        return _git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}").decode().strip()
 
     def tree(self, commit: str) -> list[TreeEntry]:
         output = _git(self.path, "ls-tree", "-r", "-l", "-z", "--full-tree", commit)
@@ -83,13 +102,17 @@ class LocalGitSource:
             )
         return entries
 
-    def read_blobs(
-        self, blob_ids: Iterable[str], max_bytes: int | None = None
-    ) -> Iterator[tuple[str, bytes]]:
+    def read_blobs(self, blob_ids: Iterable[str], max_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
+        """Stream ``(blob_id, bytes)`` through one ``git cat-file --batch`` process, skipping blobs over ``max_bytes``.
+
+        The ids are written by a feeder thread while this generator reads the answers: writing them all first
+        deadlocks once they fill the pipe (git blocks writing blobs nobody reads, we block writing ids). Memory
+        holds one blob at a time; a blob over ``max_bytes`` is drained in pieces, never held whole.
+        """
         ids = list(dict.fromkeys(blob_ids))
         if not ids:
             return
-        # One `git cat-file --batch` process streams every blob: header "<id> blob <size>\n", bytes, "\n".
+        # Answers are "<id> blob <size>\n", the bytes, "\n" per id, or "<id> missing\n".
         process = subprocess.Popen(
             ["git", "-C", str(self.path), "cat-file", "--batch"],
             stdin=subprocess.PIPE,
@@ -97,22 +120,26 @@ class LocalGitSource:
             stderr=subprocess.DEVNULL,
         )
         assert process.stdin is not None and process.stdout is not None
+        feeder = threading.Thread(target=_feed_ids, args=(process.stdin, ids), daemon=True)
+        feeder.start()
         try:
-            process.stdin.write("".join(f"{blob_id}\n" for blob_id in ids).encode())
-            process.stdin.close()
             for blob_id in ids:
                 header = process.stdout.readline().decode().split()
                 if len(header) < 3 or header[1] == "missing":
                     raise SourceError(f"blob {blob_id} is missing from {self.path}")
                 size = int(header[2])
+                if max_bytes is not None and size > max_bytes:
+                    _discard(process.stdout, size + 1)
+                    continue
                 data = process.stdout.read(size)
                 process.stdout.read(1)
-                if max_bytes is not None and size > max_bytes:
-                    continue
                 yield blob_id, data
         finally:
+            # Closing our end first makes git exit (EPIPE) if the caller stopped early; the feeder then ends too.
             process.stdout.close()
+            process.kill()
             process.wait()
+            feeder.join()
 
     def read_file(self, commit: str, path: str) -> bytes | None:
         try:
