@@ -31,9 +31,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def export(
-    runtime: Runtime, instance: DagsterInstance, fmt: str, path: Path, *, traced: bool
-) -> dict[str, float]:
+def export(runtime: Runtime, instance: DagsterInstance, fmt: str, path: Path, *, traced: bool) -> dict[str, float]:
     """Export every row to ``path``: time and rows/s, or (``traced``, slower) the tracemalloc peak in MB."""
     if traced:
         tracemalloc.start()
@@ -46,9 +44,7 @@ def export(
     return {"rows": count, "seconds": elapsed, "rows_per_s": count / elapsed, "peak_mb": peak}
 
 
-def page_latency(
-    runtime: Runtime, instance: DagsterInstance, filters: TimelineFilter, repeat: int = 5
-) -> float:
+def page_latency(runtime: Runtime, instance: DagsterInstance, filters: TimelineFilter, repeat: int = 5) -> float:
     """Median ms of the first page and of a page 20 pages deep (50 rows each)."""
     timings = []
     with runtime.session() as session:

@@ -65,9 +65,9 @@ def main() -> None:
         from sqlalchemy import select
 
         from lightfast_pipeline.catalog.models import Chunk, SourceType
-        from lightfast_pipeline.repositories import connect_repository
         from lightfast_pipeline.runtime import Runtime
         from lightfast_pipeline.sources.local_git import LocalGitSource
+        from lightfast_pipeline.workspaces.repositories import connect_repository
 
         repo = _make_repo(root, args.subset)
         runtime = Runtime()

@@ -26,7 +26,8 @@ from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
 from dagster._serdes import serialize_value
 from sqlalchemy.engine import make_url
 
-from lightfast_pipeline import runs, tags
+from lightfast_pipeline import tags
+from lightfast_pipeline.runs import jobs as runs
 from tests.support.postgres import (
     URL_VARIABLE,
     create_database,

@@ -123,9 +123,9 @@ def sync_latency(url: str, server: GitHubServer, repo: GitRepo, pushes: int) -> 
 
     from lightfast_pipeline import tags
     from lightfast_pipeline.catalog.models import DeliveryStatus, Repository, WebhookDelivery
-    from lightfast_pipeline.github_connect import connect_github_repository
+    from lightfast_pipeline.github.connect import connect_github_repository
     from lightfast_pipeline.runtime import Runtime
-    from lightfast_pipeline.search import search
+    from lightfast_pipeline.search.query import search
 
     runtime = Runtime()
     instance = DagsterInstance.get()

@@ -6,11 +6,12 @@ duckdb) live in the ``lightfast_metrics`` location (``metrics_definitions.py``).
 
 from dagster import Definitions
 
-from lightfast_pipeline.assets.ingestion import ingest_repository_job, ingestion_assets
+from lightfast_pipeline.assets.ingestion import ingestion_assets
+from lightfast_pipeline.jobs.ingestion import ingest_repository_job
 from lightfast_pipeline.resources.lightfast import CatalogResource, EmbedderResource, VectorStoreResource
-from lightfast_pipeline.schedules import reconciliation_schedule
-from lightfast_pipeline.sensors.deliveries import github_deliveries_sensor
-from lightfast_pipeline.sensors.lifecycle import repository_lifecycle_sensor
+from lightfast_pipeline.schedules.reconciliation import reconciliation_schedule
+from lightfast_pipeline.sensors.github import github_deliveries_sensor
+from lightfast_pipeline.sensors.repositories import repository_lifecycle_sensor
 
 defs = Definitions(
     assets=ingestion_assets,

@@ -7,14 +7,17 @@ locations, ``warehouse_after_ingestion`` reads the instance's run history of ``i
 
 from dagster import Definitions
 
-from lightfast_pipeline.assets.warehouse import metrics_assets, metrics_jobs, metrics_schedules, metrics_sensors
+from lightfast_pipeline.assets.warehouse import metrics_assets
+from lightfast_pipeline.jobs.metrics import metrics_jobs
 from lightfast_pipeline.resources.lightfast import CatalogResource
+from lightfast_pipeline.schedules.metrics import warehouse_schedule
+from lightfast_pipeline.sensors.metrics import metrics_sensors
 from lightfast_pipeline.sensors.notifications import notification_sensors
 
 defs = Definitions(
     assets=metrics_assets,
     jobs=metrics_jobs,
     sensors=[*metrics_sensors, *notification_sensors],
-    schedules=metrics_schedules,
+    schedules=[warehouse_schedule],
     resources={"catalog": CatalogResource()},
 )

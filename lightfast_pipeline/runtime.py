@@ -67,3 +67,14 @@ class Runtime:
         from dagster import DagsterInstance
 
         return DagsterInstance.get()
+
+
+_migrated: set[str] = set()
+
+
+def runtime_on(instance: DagsterInstance) -> Runtime:
+    """A Runtime on a sensor's or schedule's instance (the catalog is migrated once per process)."""
+    settings = load_settings()
+    runtime = Runtime(settings, instance=instance, migrate_catalog=settings.database_url not in _migrated)
+    _migrated.add(settings.database_url)
+    return runtime

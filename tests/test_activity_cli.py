@@ -175,9 +175,7 @@ def test_follow_prints_new_rows_and_stops_cleanly_on_ctrl_c(seeded: Runtime) -> 
         assert [row["action"] for row in backlog] == [actions.REINDEX_REQUESTED] * 2
         assert backlog[0]["at"] <= backlog[1]["at"]  # oldest first, like tail
         with seeded.session() as session:
-            record_activity(
-                session, action=actions.REINDEX_REQUESTED, entity_type="repository", actor="live-user"
-            )
+            record_activity(session, action=actions.REINDEX_REQUESTED, entity_type="repository", actor="live-user")
             record_activity(session, action=actions.STORE_CREATED, entity_type="store", actor="filtered-out")
         started = time.monotonic()
         new = json.loads(process.stdout.readline())

@@ -27,7 +27,7 @@ from lightfast_pipeline.catalog.models import ActivityEvent, Repository, Workspa
 from lightfast_pipeline.cli.app import app
 from lightfast_pipeline.cli.common import get_runtime
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.sensors.deliveries import github_deliveries_sensor
+from lightfast_pipeline.sensors.github import github_deliveries_sensor
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
 from tests.support import activity_data
@@ -41,9 +41,7 @@ FULL_NAME = "acme/handbook"
 INSTALLATION = 1
 TINY_JOB_ORIGIN = RemoteJobOrigin(  # queued runs need an origin the run launcher could load
     RemoteRepositoryOrigin(
-        InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(python_file=activity_data.__file__, attribute="tiny_job")
-        ),
+        InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=activity_data.__file__, attribute="tiny_job")),
         "__repository__tiny_job",
     ),
     "tiny_job",
@@ -155,9 +153,7 @@ class GitHubFlow:
         self.deliveries: list[str] = []
 
     def deliver(self, fixture: str, event: str, **changes: Any) -> str:
-        payload = retarget(
-            load_webhook(fixture), repo_id=REPO_ID, full_name=changes.pop("full_name", FULL_NAME)
-        )
+        payload = retarget(load_webhook(fixture), repo_id=REPO_ID, full_name=changes.pop("full_name", FULL_NAME))
         payload.update(changes)
         body = encode(payload)
         headers = delivery_headers(event, body)
@@ -165,9 +161,7 @@ class GitHubFlow:
         delivery_id = headers["X-GitHub-Delivery"]
         received = [e for e in _events(self.runtime) if e.delivery_id == delivery_id]
         assert [(e.action, e.status) for e in received] == [(actions.DELIVERY_RECEIVED, "in_progress")]
-        result = github_deliveries_sensor(
-            build_sensor_context(instance=self.runtime.instance, cursor=self.cursor)
-        )
+        result = github_deliveries_sensor(build_sensor_context(instance=self.runtime.instance, cursor=self.cursor))
         if isinstance(result, SensorResult):
             self.cursor = result.cursor
         self.deliveries.append(delivery_id)

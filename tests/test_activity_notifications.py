@@ -178,8 +178,7 @@ def test_health_transitions_are_recorded_once_each_and_announced(env: Env) -> No
                 HealthLevel("workspace", "acme", "healthy", workspace="acme"),
             ]
             recorded += [
-                (e.before["level"], e.after["level"])
-                for e in record_health_levels(session, levels, notify=True)
+                (e.before["level"], e.after["level"]) for e in record_health_levels(session, levels, notify=True)
             ]
     assert recorded == [("healthy", "degraded"), ("degraded", "down"), ("down", "healthy")]
     rows = _rows(env, actions.HEALTH_CHANGED)

@@ -167,9 +167,7 @@ def _reference(world: World, filters: TimelineFilter) -> list[tuple]:
 
     def keep(c: dict) -> bool:
         f = filters
-        if f.types and not any(
-            c["action"] == t if "." in t else c["action"].startswith(t + ".") for t in f.types
-        ):
+        if f.types and not any(c["action"] == t if "." in t else c["action"].startswith(t + ".") for t in f.types):
             return False
         if f.statuses and c["status"] not in f.statuses:
             return False
@@ -323,9 +321,7 @@ def test_json_shape_of_a_page(world: World) -> None:
         lambda: TimelineFilter(statuses=("done",)),
         lambda: TimelineFilter(sources=("gitlab",)),
         lambda: TimelineFilter(types=("Repository Connected",)),
-        lambda: TimelineFilter(
-            since=datetime(2024, 1, 2, tzinfo=UTC), until=datetime(2024, 1, 1, tzinfo=UTC)
-        ),
+        lambda: TimelineFilter(since=datetime(2024, 1, 2, tzinfo=UTC), until=datetime(2024, 1, 1, tzinfo=UTC)),
     ],
 )
 def test_bad_filters_are_rejected(make) -> None:

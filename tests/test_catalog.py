@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 
 from lightfast_pipeline.catalog.db import get_engine, migrate, session_scope
 from lightfast_pipeline.catalog.models import Base
-from lightfast_pipeline.workspaces import (
+from lightfast_pipeline.workspaces.workspace import (
     WorkspaceError,
     create_workspace,
     find_workspace,

@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from lightfast_pipeline.locations import CODE_LOCATIONS
+from lightfast_pipeline.runs.locations import CODE_LOCATIONS
 from lightfast_pipeline.settings import Settings
 from tests.conftest import PROJECT_ROOT
 

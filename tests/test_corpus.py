@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from lightfast_pipeline.catalog.models import SourceType
-from lightfast_pipeline.repositories import connect_repository
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.search import search
+from lightfast_pipeline.search.query import search
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.conftest import FIXTURES
 from tests.support.gitrepo import GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
@@ -25,9 +25,7 @@ QUESTIONS = {
     "make my app follow the operating system dark mode theme": {"docs/tutorial/dark-mode.md"},
     "show a progress bar on the taskbar or dock icon": {"docs/tutorial/progress-bar.md"},
     "add an icon to the system notification area tray": {"docs/tutorial/tray.md"},
-    "register global keyboard shortcuts that work when the app is not focused": {
-        "docs/api/global-shortcut.md"
-    },
+    "register global keyboard shortcuts that work when the app is not focused": {"docs/api/global-shortcut.md"},
     "send messages between the main process and renderer with ipcRenderer invoke": {
         "docs/tutorial/ipc.md",
         "docs/api/ipc-renderer.md",
@@ -97,9 +95,7 @@ def test_real_model_finds_the_right_tutorial(tmp_path: Path, lightfast_env: Sett
     assert outcome.status == "completed", outcome.error
     assert outcome.chunks["embedded"] > 0
     assert_store_equals_ledger(runtime, repository_id)
-    hits = search(
-        runtime, "how can my window react when the OS switches to a dark theme", None, top_k=1
-    ).results
+    hits = search(runtime, "how can my window react when the OS switches to a dark theme", None, top_k=1).results
     assert hits[0].path == "docs/tutorial/dark-mode.md"
     hits = search(runtime, "show an icon in the notification area of the taskbar", None, top_k=2).results
     assert "docs/tutorial/tray.md" in [hit.path for hit in hits]

@@ -14,7 +14,14 @@ RAW_TABLES = {"deliveries", "documents", "metric_points", "repositories", "runs"
 NOT_IN_RUN_WORKERS = """
 import sys
 import lightfast_pipeline.definitions
-warehouse = ("lightfast_pipeline.assets.warehouse", "lightfast_pipeline.assets.dbt", "lightfast_pipeline.metrics_def")
+warehouse = (
+    "lightfast_pipeline.assets.warehouse",
+    "lightfast_pipeline.assets.dbt",
+    "lightfast_pipeline.jobs.metrics",
+    "lightfast_pipeline.sensors.metrics",
+    "lightfast_pipeline.schedules.metrics",
+    "lightfast_pipeline.metrics_def",
+)
 heavy = [m for m in sys.modules if m.split(".")[0] in ("dagster_dbt", "dbt", "duckdb") or m.startswith(warehouse)]
 assert not heavy, sorted(heavy)
 """

@@ -49,9 +49,7 @@ def test_hashing_embedder_is_deterministic_and_lexical() -> None:
     assert norm(embedder.embed_documents([""])[0]) == pytest.approx(1.0)
 
 
-def test_hashing_embedder_counts_with_minilm_tokenizer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hashing_embedder_counts_with_minilm_tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     embedder = HashingEmbedder()
     assert embedder.count_tokens("hello world") == 4  # [CLS] hello world [SEP]
     assert embedder.count_tokens(LONG_TEXT) > 256  # no truncation at the tokenizer preset (128)
@@ -149,9 +147,7 @@ def test_cohere_batches_at_96_with_input_types(fake_cohere: FakeCohere) -> None:
     assert embedder.embed_query("q") == pytest.approx(fake_vector("q", "search_query", 1024))
     sent = [json.loads(r.body) for r in fake_cohere.requests]
     assert {body["input_type"] for body in sent} == {"search_document", "search_query"}
-    assert all(
-        body["embedding_types"] == ["float"] and body["model"] == "embed-english-v3.0" for body in sent
-    )
+    assert all(body["embedding_types"] == ["float"] and body["model"] == "embed-english-v3.0" for body in sent)
     assert embedder.embed_documents([]) == []
 
 

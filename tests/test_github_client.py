@@ -110,9 +110,7 @@ def test_source_reads_the_repository_like_git(repo: GitRepo, github_app: GitHubA
     assert next(e for e in entries if e.path == "tools/run.sh").mode == "100755"
 
     by_path = {e.path: e.blob_id for e in entries}
-    blobs = dict(
-        source.read_blobs([by_path["README.md"], by_path["guide/deep/nested/page.md"], by_path["big.md"]])
-    )
+    blobs = dict(source.read_blobs([by_path["README.md"], by_path["guide/deep/nested/page.md"], by_path["big.md"]]))
     assert blobs[by_path["README.md"]] == b"# Docs\n\nHello.\n"
     assert blobs[by_path["big.md"]] == b"x" * 5000
     small_only = dict(source.read_blobs([by_path["README.md"], by_path["big.md"]], max_bytes=1000))
@@ -237,9 +235,7 @@ def test_wrong_key_is_a_clear_auth_error_without_secrets(
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    monkeypatch.setenv(
-        "GITHUB_APP_PRIVATE_KEY", other.decode().replace("\n", "\\n")
-    )  # as pasted in a .env file
+    monkeypatch.setenv("GITHUB_APP_PRIVATE_KEY", other.decode().replace("\n", "\\n"))  # as pasted in a .env file
     caplog.set_level(logging.DEBUG)
     with pytest.raises(GitHubAuthError, match="refused an access token for installation 7") as error:
         github_source(load_github_settings(), FULL_NAME, installation_id="7").repository_info()

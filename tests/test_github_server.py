@@ -46,9 +46,7 @@ def test_responses_have_the_keys_of_the_github_examples(tmp_path: Path, github_a
     assert "sub/file.txt" in [e["path"] for e in recursive["tree"]]
 
     blob_sha = next(e["sha"] for e in tree["tree"] if e["path"] == "README.md")
-    assert (
-        session.get(f"{base}/git/blobs/{blob_sha}").json().keys() == example("git-blobs-get.200.json").keys()
-    )
+    assert session.get(f"{base}/git/blobs/{blob_sha}").json().keys() == example("git-blobs-get.200.json").keys()
     contents = session.get(f"{base}/contents/README.md", params={"ref": head}).json()
     assert contents.keys() == example("repos-contents-get.200.file.json").keys()
 

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Document, Repository, SkippedEntry, SourceType
-from lightfast_pipeline.repositories import connect_repository
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.search import search
+from lightfast_pipeline.search.query import search
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
 

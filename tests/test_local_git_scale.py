@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from lightfast_pipeline.catalog.models import SourceType
-from lightfast_pipeline.repositories import connect_repository
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, ingest
 

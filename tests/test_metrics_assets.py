@@ -24,16 +24,12 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from lightfast_pipeline.assets.warehouse import (
-    dbt_metrics_models,
-    time_to_searchable_sensor,
-    warehouse_after_ingestion,
-    warehouse_metrics,
-    warehouse_raw,
-)
+from lightfast_pipeline.assets.dbt import dbt_metrics_models, warehouse_metrics
+from lightfast_pipeline.assets.warehouse import warehouse_raw
 from lightfast_pipeline.catalog.models import MetricPoint, WebhookDelivery
 from lightfast_pipeline.resources.lightfast import CatalogResource
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.sensors.metrics import time_to_searchable_sensor, warehouse_after_ingestion
 from lightfast_pipeline.settings import Settings
 from tests.test_warehouse_load import add_run, instance, prebuilt, seed_catalog, succeeded, template
 

@@ -44,15 +44,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import URL, make_url
 from starlette.testclient import TestClient
 
-from lightfast_pipeline import runs, tags
+from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.db import get_engine
 from lightfast_pipeline.catalog.models import IngestJournal, MetricPoint, Repository, RepositoryLease
-from lightfast_pipeline.github_connect import connect_github_repository
-from lightfast_pipeline.launch import ingestion_tags
+from lightfast_pipeline.github.connect import connect_github_repository
+from lightfast_pipeline.runs import jobs as runs
+from lightfast_pipeline.runs.launch import ingestion_tags
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import load_settings
 from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
-from lightfast_pipeline.workspaces import get_or_create_organization
+from lightfast_pipeline.workspaces.workspace import get_or_create_organization
 from tests.conftest import FIXTURES, TEST_EMBEDDER
 from tests.support.github_fixtures import (
     APP_ID,

@@ -13,10 +13,11 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from sqlalchemy import inspect, select
 
-from lightfast_pipeline import runs, tags
+from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.db import get_engine, is_migrated, migrate, session_scope
 from lightfast_pipeline.catalog.models import Base, Workspace
-from lightfast_pipeline.workspaces import get_or_create_organization
+from lightfast_pipeline.runs import jobs as runs
+from lightfast_pipeline.workspaces.workspace import get_or_create_organization
 from tests.support.postgres import deploy_environment, write_deploy_instance
 
 pytestmark = pytest.mark.postgres

@@ -24,14 +24,15 @@ from dagster._core.utils import make_new_run_id
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from lightfast_pipeline import runs, tags
+from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent
 from lightfast_pipeline.cli.app import app as cli_app
 from lightfast_pipeline.cli.common import get_runtime
+from lightfast_pipeline.runs import jobs as runs
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
-from lightfast_pipeline.workspaces import get_or_create_organization
+from lightfast_pipeline.workspaces.workspace import get_or_create_organization
 
 
 @op

@@ -61,9 +61,7 @@ def test_upsert_fetch_count(store: VectorStore) -> None:
 
 def test_upsert_replaces_by_id_and_last_repeat_wins(store: VectorStore) -> None:
     store.upsert(NS, [record("r:a:1", unit(1), document="old")])
-    store.upsert(
-        NS, [record("r:a:1", unit(0, 1), document="mid"), record("r:a:1", unit(0, 0, 1), document="new")]
-    )
+    store.upsert(NS, [record("r:a:1", unit(0, 1), document="mid"), record("r:a:1", unit(0, 0, 1), document="new")])
     assert store.count(NS) == 1
     assert store.fetch(NS, ["r:a:1"])["r:a:1"] == pytest.approx(unit(0, 0, 1))
     [match] = store.query(NS, unit(0, 0, 1), top_k=5)
@@ -117,9 +115,7 @@ def test_query_filters_on_metadata(store: VectorStore) -> None:
         ],
     )
     assert [m.id for m in store.query(NS, unit(1), 10, where={"repository": "r1"})] == ["r1:d1:1", "r1:d2:1"]
-    assert [m.id for m in store.query(NS, unit(1), 10, where={"repository": "r1", "document": "d2"})] == [
-        "r1:d2:1"
-    ]
+    assert [m.id for m in store.query(NS, unit(1), 10, where={"repository": "r1", "document": "d2"})] == ["r1:d2:1"]
     assert store.query(NS, unit(1), 10, where={"repository": "it's-none"}) == []
     with pytest.raises(VectorStoreError, match="cannot filter on"):
         store.query(NS, unit(1), 10, where={"path": "x"})

@@ -25,13 +25,13 @@ from starlette.testclient import TestClient
 from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Document, Repository, Store, WebhookDelivery
-from lightfast_pipeline.github_connect import connect_github_repository
-from lightfast_pipeline.launch import run_in_process
+from lightfast_pipeline.github.connect import connect_github_repository
+from lightfast_pipeline.runs.launch import run_in_process
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.schedules import reconciliation_schedule
-from lightfast_pipeline.search import search
-from lightfast_pipeline.sensors.deliveries import github_deliveries_sensor
-from lightfast_pipeline.sensors.lifecycle import repository_lifecycle_sensor
+from lightfast_pipeline.schedules.reconciliation import reconciliation_schedule
+from lightfast_pipeline.search.query import search
+from lightfast_pipeline.sensors.github import github_deliveries_sensor
+from lightfast_pipeline.sensors.repositories import repository_lifecycle_sensor
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
@@ -56,19 +56,13 @@ class World:
         self.repository_id = 0
         self.workspace_slug = ""
 
-    def post(
-        self, fixture: str, event: str, *, delivery_id: str | None = None, **changes: Any
-    ) -> tuple[int, str]:
+    def post(self, fixture: str, event: str, *, delivery_id: str | None = None, **changes: Any) -> tuple[int, str]:
         """POST a real payload, retargeted to the test repository, signed; returns (status, delivery id)."""
-        payload = retarget(
-            load_webhook(fixture), repo_id=REPO_ID, full_name=changes.pop("full_name", FULL_NAME)
-        )
+        payload = retarget(load_webhook(fixture), repo_id=REPO_ID, full_name=changes.pop("full_name", FULL_NAME))
         payload.update(changes)
         body = encode(payload)
         headers = delivery_headers(event, body, delivery_id=delivery_id)
-        return self.client.post(WEBHOOK_PATH, content=body, headers=headers).status_code, headers[
-            "X-GitHub-Delivery"
-        ]
+        return self.client.post(WEBHOOK_PATH, content=body, headers=headers).status_code, headers["X-GitHub-Delivery"]
 
     def push(self, fixture: str = "push.modified.json", *, before: str, **changes: Any) -> str:
         changes.setdefault("ref", "refs/heads/main")
@@ -94,9 +88,7 @@ class World:
 
     def delivery(self, delivery_id: str) -> WebhookDelivery:
         with self.runtime.session() as session:
-            return session.scalars(
-                select(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id)
-            ).one()
+            return session.scalars(select(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id)).one()
 
     def repository(self) -> Repository:
         with self.runtime.session() as session:
@@ -174,9 +166,7 @@ def test_push_becomes_searchable_with_a_recorded_outcome(world: World) -> None:
     run = world.instance.get_run_records(RunsFilter(tags={tags.DELIVERY: delivery_id}))[0].dagster_run
     assert delivery.run_id == run.run_id
     with world.runtime.session() as session:
-        activity = session.scalars(
-            select(ActivityEvent).where(ActivityEvent.delivery_id == delivery_id)
-        ).one()
+        activity = session.scalars(select(ActivityEvent).where(ActivityEvent.delivery_id == delivery_id)).one()
     assert (activity.action, activity.status, activity.run_id) == (
         actions.DELIVERY_RECEIVED,
         "success",
@@ -237,9 +227,7 @@ def test_rename_changes_the_name_only_and_search_still_works(world: World) -> No
     assert world.repository().full_name == "acme/guide"
     assert world.delivery(renamed).status == "processed"
     with world.runtime.session() as session:
-        event = session.scalars(
-            select(ActivityEvent).where(ActivityEvent.action == actions.REPOSITORY_RENAMED)
-        ).one()
+        event = session.scalars(select(ActivityEvent).where(ActivityEvent.action == actions.REPOSITORY_RENAMED)).one()
     assert (event.before, event.after) == ({"full_name": FULL_NAME}, {"full_name": "acme/guide"})
 
     head = world.git.head()
@@ -295,9 +283,7 @@ def test_skips_suspension_archive_and_reconciliation(world: World) -> None:
     world.tick()
     assert world.repository().archived
     world.git.commit({"docs/late.md": "# Late\n\nNever synced while archived.\n"})
-    schedule = reconciliation_schedule(
-        build_schedule_context(instance=world.instance, scheduled_execution_time=NOW)
-    )
+    schedule = reconciliation_schedule(build_schedule_context(instance=world.instance, scheduled_execution_time=NOW))
     assert not isinstance(schedule, list)  # archived: no syncs
 
     world.post("repository.publicized.json", "repository", action="unarchived")
@@ -309,8 +295,6 @@ def test_skips_suspension_archive_and_reconciliation(world: World) -> None:
     world.execute(scheduled)
     assert "docs/late.md" in world.paths()
     assert not isinstance(
-        reconciliation_schedule(
-            build_schedule_context(instance=world.instance, scheduled_execution_time=NOW)
-        ),
+        reconciliation_schedule(build_schedule_context(instance=world.instance, scheduled_execution_time=NOW)),
         list,
     )

@@ -40,17 +40,13 @@ def counts(runtime: Runtime) -> tuple[int, int]:
     with runtime.session() as session:
         deliveries = session.scalar(select(func.count()).select_from(WebhookDelivery))
         activity = session.scalar(
-            select(func.count())
-            .select_from(ActivityEvent)
-            .where(ActivityEvent.action == actions.DELIVERY_RECEIVED)
+            select(func.count()).select_from(ActivityEvent).where(ActivityEvent.action == actions.DELIVERY_RECEIVED)
         )
     return deliveries, activity
 
 
 def test_known_answer_signature_of_a_real_delivery(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    recorded = json.loads(
-        (FIXTURES / "github-webhooks" / "push.delivery-with-headers.sha256-signed.json").read_text()
-    )
+    recorded = json.loads((FIXTURES / "github-webhooks" / "push.delivery-with-headers.sha256-signed.json").read_text())
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "abc123")
     body = json.dumps(recorded["body"], separators=(",", ":")).encode()
     with TestClient(create_app(runtime)) as client:
@@ -86,16 +82,12 @@ def test_repeated_delivery_is_acknowledged_and_stores_nothing(client: TestClient
 
 def test_previous_secret_is_accepted_during_rotation(client: TestClient, runtime: Runtime) -> None:
     body = encode(load_webhook("ping.json"))
-    response = client.post(
-        URL, content=body, headers=delivery_headers("ping", body, secret="previous-secret")
-    )
+    response = client.post(URL, content=body, headers=delivery_headers("ping", body, secret="previous-secret"))
     assert response.status_code == 202
     assert counts(runtime) == (1, 1)
 
 
-def test_forged_or_missing_signature_is_401_and_nothing_is_stored(
-    client: TestClient, runtime: Runtime
-) -> None:
+def test_forged_or_missing_signature_is_401_and_nothing_is_stored(client: TestClient, runtime: Runtime) -> None:
     body = encode(load_webhook("push.modified.json"))
     forged = delivery_headers("push", body, secret="attacker-secret")
     assert client.post(URL, content=body, headers=forged).status_code == 401
@@ -113,9 +105,7 @@ def test_forged_or_missing_signature_is_401_and_nothing_is_stored(
 
 def test_malformed_json_and_missing_headers_are_400(client: TestClient, runtime: Runtime) -> None:
     for body in (b"{not json", b"[1, 2]", b"\xff\xfe"):
-        response = client.post(
-            URL, content=body, headers=delivery_headers("push", body, secret="current-secret")
-        )
+        response = client.post(URL, content=body, headers=delivery_headers("push", body, secret="current-secret"))
         assert response.status_code == 400, body
     body = encode({"zen": "x"})
     headers = delivery_headers("ping", body, secret="current-secret")
@@ -132,10 +122,7 @@ def test_oversized_bodies_are_413(client: TestClient, runtime: Runtime) -> None:
     small = create_app(runtime, max_body_bytes=1024)
     streamed = (b"{" + b" " * 512 for _ in range(4))  # chunked: no Content-Length to trust
     with TestClient(small) as limited:
-        assert (
-            limited.post(URL, content=streamed, headers={"X-Hub-Signature-256": "sha256=0"}).status_code
-            == 413
-        )
+        assert limited.post(URL, content=streamed, headers={"X-Hub-Signature-256": "sha256=0"}).status_code == 413
     assert counts(runtime) == (0, 0)
 
 

@@ -60,9 +60,7 @@ def current_level(session: Session, scope: str, entity_id: str) -> str:
     return (after or {}).get("level", HEALTHY)
 
 
-def record_health_levels(
-    session: Session, levels: Iterable[HealthLevel], *, notify: bool
-) -> list[ActivityEvent]:
+def record_health_levels(session: Session, levels: Iterable[HealthLevel], *, notify: bool) -> list[ActivityEvent]:
     """Record a ``health.changed`` row for each entity whose level differs from its recorded one.
 
     With ``notify`` each change also queues a notification (sent by the notification sensor). Returns
@@ -75,23 +73,17 @@ def record_health_levels(
         if item.level == IDLE:
             continue
         if item.level not in LEVELS:
-            raise ValueError(
-                f"unknown health level {item.level!r}; expected one of {', '.join(LEVELS)}, idle"
-            )
+            raise ValueError(f"unknown health level {item.level!r}; expected one of {', '.join(LEVELS)}, idle")
         previous = current_level(session, item.scope, item.entity_id)
         if previous == item.level:
             continue
         workspace_id = (
-            session.scalar(select(Workspace.id).where(Workspace.slug == item.workspace))
-            if item.workspace
-            else None
+            session.scalar(select(Workspace.id).where(Workspace.slug == item.workspace)) if item.workspace else None
         )
         repository = None
         if item.scope == "source" and workspace_id is not None:
             repository = session.scalar(
-                select(Repository).where(
-                    Repository.workspace_id == workspace_id, Repository.full_name == item.key
-                )
+                select(Repository).where(Repository.workspace_id == workspace_id, Repository.full_name == item.key)
             )
         event = record_activity(
             session,

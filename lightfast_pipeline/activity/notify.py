@@ -105,9 +105,7 @@ def queue_notification(session: Session, key: str) -> bool:
     return True
 
 
-def record_run_failure(
-    open_session: OpenSession, settings: NotifySettings, run: DagsterRun, error: str | None
-) -> int:
+def record_run_failure(open_session: OpenSession, settings: NotifySettings, run: DagsterRun, error: str | None) -> int:
     """Record one ``run.failed`` row for ``run`` (none if it exists) and queue its notification.
 
     Returns the activity row id. Safe to call again for the same run: nothing is added twice.
@@ -121,9 +119,7 @@ def record_run_failure(
             uid = run_tags.get(tags.REPOSITORY)
             repository = session.scalar(select(Repository).where(Repository.uid == uid)) if uid else None
             slug = run_tags.get(tags.WORKSPACE)
-            workspace_id = (
-                session.scalar(select(Workspace.id).where(Workspace.slug == slug)) if slug else None
-            )
+            workspace_id = session.scalar(select(Workspace.id).where(Workspace.slug == slug)) if slug else None
             event = record_activity(
                 session,
                 action=actions.RUN_FAILED,
@@ -155,9 +151,7 @@ def record_run_failure(
 
 def _run_failure_id(session: Session, run_id: str) -> int | None:
     return session.scalar(
-        select(ActivityEvent.id).where(
-            ActivityEvent.action == actions.RUN_FAILED, ActivityEvent.run_id == run_id
-        )
+        select(ActivityEvent.id).where(ActivityEvent.action == actions.RUN_FAILED, ActivityEvent.run_id == run_id)
     )
 
 

@@ -439,8 +439,7 @@ def _run_batch(session: Session, plan: _Plan, records: list[RunRecord], bound: K
     )
     uids = {record.dagster_run.tags.get(tags.REPOSITORY) for record in records} - {None}
     repositories = {
-        repository.uid: repository
-        for repository in session.scalars(select(Repository).where(Repository.uid.in_(uids)))
+        repository.uid: repository for repository in session.scalars(select(Repository).where(Repository.uid.in_(uids)))
     }
     entries = [
         _run_entry(record, repositories.get(record.dagster_run.tags.get(tags.REPOSITORY, "")))

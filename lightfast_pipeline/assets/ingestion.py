@@ -14,8 +14,6 @@ from dagster import (
     MetadataValue,
     Output,
     asset,
-    define_asset_job,
-    in_process_executor,
 )
 
 from lightfast_pipeline import tags
@@ -26,7 +24,7 @@ from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_
 from lightfast_pipeline.ingestion.read import ConfigInvalid, read_documents
 from lightfast_pipeline.ingestion.stages import ChunksStage, DocumentsStage
 from lightfast_pipeline.ingestion.write import write_index
-from lightfast_pipeline.partitions import repositories_partitions
+from lightfast_pipeline.jobs.partitions import repositories_partitions
 from lightfast_pipeline.resources.lightfast import (
     CatalogResource,
     EmbedderResource,
@@ -217,11 +215,3 @@ def embeddings(
 
 
 ingestion_assets = [documents, chunks, embeddings]
-
-ingest_repository_job = define_asset_job(
-    "ingest_repository",
-    selection=ingestion_assets,
-    partitions_def=repositories_partitions,
-    executor_def=in_process_executor,
-    description="Ingest one repository: diff its tree, read changed files, chunk, embed what is new, write.",
-)

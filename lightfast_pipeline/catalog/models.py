@@ -134,9 +134,7 @@ class Repository(Base):
     """A connected repository: identity is (source_type, source_id), never its name."""
 
     __tablename__ = "repositories"
-    __table_args__ = (
-        UniqueConstraint("workspace_id", "source_type", "source_id", name="uq_repositories_source"),
-    )
+    __table_args__ = (UniqueConstraint("workspace_id", "source_type", "source_id", name="uq_repositories_source"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
@@ -198,9 +196,7 @@ class Store(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (
-        UniqueConstraint("store_id", "repository_id", "path", name="uq_documents_store_repo_path"),
-    )
+    __table_args__ = (UniqueConstraint("store_id", "repository_id", "path", name="uq_documents_store_repo_path"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)

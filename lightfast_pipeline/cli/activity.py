@@ -62,9 +62,7 @@ def _export(filters: TimelineFilter, fmt: str, output: Path) -> int:
 
 
 def activity(
-    types: list[str] = typer.Option(
-        [], "--type", "-t", help="Action or its prefix (repeatable): job, repository."
-    ),
+    types: list[str] = typer.Option([], "--type", "-t", help="Action or its prefix (repeatable): job, repository."),
     sources: list[str] = typer.Option([], "--source", help="Source type (repeatable): github, local."),
     repository: str | None = typer.Option(None, "--repository", "-r", help="Repository full name or uid."),
     workspace: str | None = typer.Option(None, "--workspace", "-w", help="Workspace slug."),
@@ -72,9 +70,7 @@ def activity(
     statuses: list[str] = typer.Option([], "--status", help="success|failure|in_progress|skipped|cancelled."),
     since: str | None = typer.Option(None, "--since", help="From this time (ISO-8601) or age (2h, 7d)."),
     until: str | None = typer.Option(None, "--until", help="Before this time (ISO-8601) or age."),
-    search: str | None = typer.Option(
-        None, "--search", "-s", help="Text in repository names, actors, messages."
-    ),
+    search: str | None = typer.Option(None, "--search", "-s", help="Text in repository names, actors, messages."),
     limit: int = typer.Option(50, "--limit", "-n", help="Entries per page (1-1000)."),
     cursor: str | None = typer.Option(None, "--cursor", help="next_cursor of the previous page."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON (with --follow: one entry per line)."),
@@ -135,9 +131,7 @@ def _page(filters: TimelineFilter, limit: int, cursor: str | None, json_output: 
 def _follow(filters: TimelineFilter, backlog: int, interval: float, json_output: bool) -> None:
     runtime = get_runtime()
     try:
-        for entry in follow_timeline(
-            runtime.session, runtime.instance, filters, backlog=backlog, interval=interval
-        ):
+        for entry in follow_timeline(runtime.session, runtime.instance, filters, backlog=backlog, interval=interval):
             typer.echo(json.dumps(entry.to_dict()) if json_output else _line(entry))
     except KeyboardInterrupt:
         return

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from lightfast_pipeline.cli.common import fail, get_runtime
-from lightfast_pipeline.locations import workspace_yaml
+from lightfast_pipeline.runs.locations import workspace_yaml
 
 
 def dev(

@@ -11,7 +11,7 @@ from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import ActivityEvent
 from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
 from lightfast_pipeline.ingestion import progress as embedding_progress
-from lightfast_pipeline.launch import (
+from lightfast_pipeline.runs.launch import (
     LaunchError,
     RunOutcome,
     ingestion_tags,
@@ -20,9 +20,9 @@ from lightfast_pipeline.launch import (
     uses_run_queue,
     wait_for_run,
 )
-from lightfast_pipeline.repositories import RepositoryError, find_repository
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import load_notify_settings
+from lightfast_pipeline.workspaces.repositories import RepositoryError, find_repository
 
 EMPTY_DOCUMENTS = {"added": 0, "modified": 0, "deleted": 0, "unchanged": 0, "skipped": 0}
 EMPTY_CHUNKS = {"embedded": 0, "reused": 0, "deleted": 0}

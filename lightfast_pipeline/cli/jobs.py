@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import typer
 
-from lightfast_pipeline import runs
 from lightfast_pipeline.cli.common import get_runtime, print_json, user_errors
+from lightfast_pipeline.runs import jobs as runs
 
 app = typer.Typer(help="Ingestion jobs, read from Dagster's run history.", no_args_is_help=True)
 

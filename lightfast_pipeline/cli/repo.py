@@ -14,17 +14,17 @@ from lightfast_pipeline.catalog.models import Repository, SourceType
 from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
 from lightfast_pipeline.config.detect import ConfigError
 from lightfast_pipeline.ingestion.repair import verify_repository
-from lightfast_pipeline.repositories import (
+from lightfast_pipeline.sources.base import SourceError
+from lightfast_pipeline.sources.factory import source_for
+from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.workspaces.repositories import (
     RepositoryError,
     connect_repository,
     detect_repository_config,
     disconnect_repository,
     find_repository,
 )
-from lightfast_pipeline.sources.base import SourceError
-from lightfast_pipeline.sources.factory import source_for
-from lightfast_pipeline.sources.local_git import LocalGitSource
-from lightfast_pipeline.workspaces import WorkspaceError
+from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
 app = typer.Typer(help="Connect and manage repositories.", no_args_is_help=True)
 ERRORS = (RepositoryError, WorkspaceError, SourceError, ConfigError)
@@ -64,9 +64,7 @@ def connect(
     workspace: str = typer.Option(
         None, "--workspace", "-w", help="Workspace name or slug (default workspace if omitted)."
     ),
-    installation: str = typer.Option(
-        None, "--installation", help="GitHub App installation id (GitHub only)."
-    ),
+    installation: str = typer.Option(None, "--installation", help="GitHub App installation id (GitHub only)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Connect a repository to a workspace and detect its lightfast.yml."""
@@ -84,29 +82,22 @@ def connect(
             actor=runtime.settings.user,
         )
     elif GITHUB_NAME.match(target):
-        from lightfast_pipeline.github_connect import connect_github_repository
+        from lightfast_pipeline.github.connect import connect_github_repository
 
-        repository = connect_github_repository(
-            runtime, target, workspace, installation, runtime.settings.user
-        )
+        repository = connect_github_repository(runtime, target, workspace, installation, runtime.settings.user)
     else:
         raise RepositoryError(f"{target!r} is neither an existing directory nor OWNER/NAME")
     with runtime.session() as session:
         row = session.get(Repository, repository.id)
-        detect_repository_config(
-            runtime, row.id, source_for(row, runtime.settings), actor=runtime.settings.user
-        )
+        detect_repository_config(runtime, row.id, source_for(row, runtime.settings), actor=runtime.settings.user)
     with runtime.session() as session:
         payload = repository_dict(session.get(Repository, repository.id))
     if json_output:
         print_json(payload)
         return
+    console.print(f"connected [bold]{payload['name']}[/] (id {payload['id']}) to workspace {payload['workspace']}")
     console.print(
-        f"connected [bold]{payload['name']}[/] (id {payload['id']}) to workspace {payload['workspace']}"
-    )
-    console.print(
-        f"config: {payload['config_status']}"
-        + (f" — {payload['config_error']}" if payload["config_error"] else "")
+        f"config: {payload['config_status']}" + (f" — {payload['config_error']}" if payload["config_error"] else "")
     )
 
 
@@ -156,9 +147,7 @@ def show(repo: str, json_output: bool = typer.Option(False, "--json", help="Prin
 
 @app.command("detect-config")
 @user_errors(*ERRORS)
-def detect_config_command(
-    repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")
-) -> None:
+def detect_config_command(repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Re-read lightfast.yml at the branch head and record the result."""
     runtime = get_runtime()
     with runtime.session() as session:
@@ -221,6 +210,4 @@ def disconnect(repo: str, json_output: bool = typer.Option(False, "--json", help
     if json_output:
         print_json(payload)
     else:
-        console.print(
-            f"disconnected {name}: removed {result.documents} documents and {result.vectors} vectors"
-        )
+        console.print(f"disconnected {name}: removed {result.documents} documents and {result.vectors} vectors")

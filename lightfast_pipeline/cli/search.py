@@ -7,8 +7,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
-from lightfast_pipeline.search import SearchError, search
-from lightfast_pipeline.workspaces import WorkspaceError
+from lightfast_pipeline.search.query import SearchError, search
+from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
 
 @user_errors(SearchError, WorkspaceError)

@@ -7,12 +7,12 @@ from rich.table import Table
 
 from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
 from lightfast_pipeline.cli.ingest import ingest_repository
-from lightfast_pipeline.launch import LaunchError
-from lightfast_pipeline.repositories import RepositoryError
-from lightfast_pipeline.store_rebuild import list_stores, rebuild_store
-from lightfast_pipeline.stores import StoreError
+from lightfast_pipeline.runs.launch import LaunchError
+from lightfast_pipeline.stores.rebuild import list_stores, rebuild_store
+from lightfast_pipeline.stores.store import StoreError
 from lightfast_pipeline.vectorstores.base import VectorStoreError
-from lightfast_pipeline.workspaces import WorkspaceError
+from lightfast_pipeline.workspaces.repositories import RepositoryError
+from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
 app = typer.Typer(help="Inspect and rebuild vector stores.", no_args_is_help=True)
 ERRORS = (StoreError, WorkspaceError, VectorStoreError, RepositoryError, LaunchError)

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
-from lightfast_pipeline.workspaces import (
+from lightfast_pipeline.workspaces.workspace import (
     WorkspaceError,
     create_workspace,
     get_or_create_organization,
@@ -32,9 +32,7 @@ def _as_dict(workspace) -> dict:
 @user_errors(WorkspaceError)
 def create(
     name: str,
-    org: str = typer.Option(
-        "default", "--org", help="Organisation (created with its default workspace if new)."
-    ),
+    org: str = typer.Option("default", "--org", help="Organisation (created with its default workspace if new)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create a workspace in an organisation."""
@@ -61,7 +59,5 @@ def list_command(json_output: bool = typer.Option(False, "--json", help="Print J
         return
     table = Table("id", "organisation", "name", "slug", "default")
     for row in rows:
-        table.add_row(
-            str(row["id"]), row["organization"], row["name"], row["slug"], "yes" if row["default"] else ""
-        )
+        table.add_row(str(row["id"]), row["organization"], row["name"], row["slug"], "yes" if row["default"] else "")
     console.print(table)

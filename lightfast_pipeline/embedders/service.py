@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lightfast_pipeline.embedders.base import Embedder, EmbeddingError
-from lightfast_pipeline.processes import process_exists
+from lightfast_pipeline.system.processes import process_exists
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]

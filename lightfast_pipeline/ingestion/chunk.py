@@ -24,9 +24,7 @@ def _batches(items: list[str], size: int = LOOKUP_BATCH) -> Iterable[list[str]]:
 def _drafts(document: ParsedFile, store: Store, runtime: Runtime) -> list[ChunkDraft]:
     count = runtime.embedder.count_tokens
     if document.kind == "markdown":
-        return chunk_markdown(
-            document.title, document.body, count, store.chunk_max_tokens, store.chunk_overlap
-        )
+        return chunk_markdown(document.title, document.body, count, store.chunk_max_tokens, store.chunk_overlap)
     return chunk_text(document.title, document.body, count, store.chunk_max_tokens, store.chunk_overlap)
 
 
@@ -51,9 +49,7 @@ def chunk_documents(runtime: Runtime, documents: DocumentsStage) -> ChunksStage:
         changed_uids = [doc.uid for doc in documents.changed if not doc.is_new]
         for uids in _batches(changed_uids):
             for uid, vector_id, content_hash in session.execute(
-                select(Document.uid, Chunk.vector_id, Chunk.content_hash)
-                .join(Document)
-                .where(Document.uid.in_(uids))
+                select(Document.uid, Chunk.vector_id, Chunk.content_hash).join(Document).where(Document.uid.in_(uids))
             ):
                 existing[uid][vector_id] = content_hash
         hashes = sorted({draft.content_hash for doc_drafts in drafts.values() for draft in doc_drafts})

@@ -19,8 +19,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lightfast_pipeline.catalog.models import RepositoryLease, utcnow
-from lightfast_pipeline.processes import process_exists
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.system.processes import process_exists
 
 POLL_SECONDS = 1.0
 MAINTENANCE_PREFIX = "maintenance:"
@@ -68,9 +68,7 @@ def acquire_lease(
         except IntegrityError:
             pass
         with runtime.session() as session:
-            current = session.scalar(
-                select(RepositoryLease).where(RepositoryLease.repository_id == repository_id)
-            )
+            current = session.scalar(select(RepositoryLease).where(RepositoryLease.repository_id == repository_id))
             if current is not None and current.holder == holder:
                 return
             if current is not None and not _holder_alive(current, run_alive):
@@ -78,9 +76,7 @@ def acquire_lease(
                 # Compare-and-swap: only one waiting run takes over a stale lease.
                 taken = session.execute(
                     update(RepositoryLease)
-                    .where(
-                        RepositoryLease.repository_id == repository_id, RepositoryLease.holder == dead_holder
-                    )
+                    .where(RepositoryLease.repository_id == repository_id, RepositoryLease.holder == dead_holder)
                     .values(**me, acquired_at=utcnow())
                     .execution_options(synchronize_session=False)
                 ).rowcount

@@ -13,10 +13,10 @@ from lightfast_pipeline.index.hashing import content_hash
 from lightfast_pipeline.index.parse import parse_document
 from lightfast_pipeline.index.plan import KnownDocument, plan_tree
 from lightfast_pipeline.ingestion.stages import DocumentsStage, ParsedFile, Rename
-from lightfast_pipeline.repositories import apply_config_detection, new_uid
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
-from lightfast_pipeline.stores import chunking_fingerprint, ensure_store
+from lightfast_pipeline.stores.store import chunking_fingerprint, ensure_store
+from lightfast_pipeline.workspaces.repositories import apply_config_detection, new_uid
 
 
 class ConfigInvalid(Exception):
@@ -70,9 +70,9 @@ def read_documents(
         )
         # Documents this repository has in any store; those outside the configured store are deleted.
         rows = session.execute(
-            select(
-                Document.uid, Document.path, Document.blob_id, Document.config_hash, Document.store_id
-            ).where(Document.repository_id == repository.id)
+            select(Document.uid, Document.path, Document.blob_id, Document.config_hash, Document.store_id).where(
+                Document.repository_id == repository.id
+            )
         ).all()
         known = {
             path: KnownDocument(blob_id=blob_id, config_hash=doc_hash, uid=uid)
@@ -84,16 +84,12 @@ def read_documents(
         )
         skipped_before = dict(
             session.execute(
-                select(SkippedEntry.path, SkippedEntry.blob_id).where(
-                    SkippedEntry.repository_id == repository.id
-                )
+                select(SkippedEntry.path, SkippedEntry.blob_id).where(SkippedEntry.repository_id == repository.id)
             ).all()
         )
         skipped_reasons = dict(
             session.execute(
-                select(SkippedEntry.path, SkippedEntry.reason).where(
-                    SkippedEntry.repository_id == repository.id
-                )
+                select(SkippedEntry.path, SkippedEntry.reason).where(SkippedEntry.repository_id == repository.id)
             ).all()
         )
 

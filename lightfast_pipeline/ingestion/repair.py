@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 
 from lightfast_pipeline.catalog.models import Chunk, IngestJournal, Repository, Store
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.stores import delete_vectors
+from lightfast_pipeline.stores.store import delete_vectors
 
 CHECK_BATCH = 500
 
@@ -19,9 +19,7 @@ def repair_from_journal(runtime: Runtime, repository_id: int) -> int:
     with runtime.session() as session:
         journals = list(
             session.execute(
-                select(IngestJournal.id, IngestJournal.vector_ids).where(
-                    IngestJournal.repository_id == repository_id
-                )
+                select(IngestJournal.id, IngestJournal.vector_ids).where(IngestJournal.repository_id == repository_id)
             )
         )
     for journal_id, planned in journals:
@@ -59,9 +57,7 @@ def verify_repository(runtime: Runtime, repository_id: int) -> Verification:
         repository = session.get(Repository, repository_id)
         assert repository is not None
         ledger = set(session.scalars(select(Chunk.vector_id).where(Chunk.repository_id == repository_id)))
-        namespaces = set(
-            session.scalars(select(Store.namespace).where(Store.workspace_id == repository.workspace_id))
-        )
+        namespaces = set(session.scalars(select(Store.namespace).where(Store.workspace_id == repository.workspace_id)))
         prefix = f"{repository.uid}:"
     in_store: set[str] = set()
     for namespace in namespaces:

@@ -20,7 +20,7 @@ from lightfast_pipeline.catalog.models import (
 )
 from lightfast_pipeline.ingestion.stages import ChunksStage, IngestReport
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.stores import delete_vectors
+from lightfast_pipeline.stores.store import delete_vectors
 from lightfast_pipeline.vectorstores.base import VectorRecord
 
 EMBED_BATCH = 64

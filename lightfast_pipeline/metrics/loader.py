@@ -33,7 +33,7 @@ from lightfast_pipeline.catalog.models import (
     WebhookDelivery,
     Workspace,
 )
-from lightfast_pipeline.runs import job_from_record
+from lightfast_pipeline.runs.jobs import job_from_record
 
 BATCH = 5000
 ID_OVERLAP = 1000

@@ -12,20 +12,9 @@ from dagster import (
 )
 
 from lightfast_pipeline.activity.notify import deliver_pending, record_run_failure
-from lightfast_pipeline.runs import run_error
-from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.settings import load_notify_settings, load_settings
-
-_migrated: set[str] = set()
-
-
-def _runtime(context: SensorEvaluationContext | RunFailureSensorContext) -> Runtime:
-    settings = load_settings()
-    runtime = Runtime(
-        settings, instance=context.instance, migrate_catalog=settings.database_url not in _migrated
-    )
-    _migrated.add(settings.database_url)
-    return runtime
+from lightfast_pipeline.runs.jobs import run_error
+from lightfast_pipeline.runtime import runtime_on
+from lightfast_pipeline.settings import load_notify_settings
 
 
 @run_failure_sensor(
@@ -36,7 +25,7 @@ def _runtime(context: SensorEvaluationContext | RunFailureSensorContext) -> Runt
 )
 def notify_run_failures(context: RunFailureSensorContext) -> None:
     """Record one ``run.failed`` activity row per failed run and send its notification (once per run)."""
-    runtime = _runtime(context)
+    runtime = runtime_on(context.instance)
     run = context.dagster_run
     error = run_error(context.instance, run.run_id) or context.failure_event.message
     settings = load_notify_settings()
@@ -47,7 +36,7 @@ def notify_run_failures(context: RunFailureSensorContext) -> None:
 @sensor(name="deliver_notifications", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
 def deliver_notifications(context: SensorEvaluationContext) -> SkipReason:
     """Retry notifications the receiver could not take earlier, and send queued health changes."""
-    report = deliver_pending(_runtime(context).session, load_notify_settings())
+    report = deliver_pending(runtime_on(context.instance).session, load_notify_settings())
     return SkipReason(f"notifications: {report.sent} sent, {report.failed} failed, {report.pending} pending")
 
 

@@ -18,9 +18,7 @@ def check_filter(where: Mapping[str, str] | None) -> None:
     """Raise :class:`VectorStoreError` if ``where`` names a field that cannot be filtered on."""
     unknown = set(where or {}) - set(FILTERABLE_FIELDS)
     if unknown:
-        raise VectorStoreError(
-            f"cannot filter on {sorted(unknown)}: filterable fields are {FILTERABLE_FIELDS}"
-        )
+        raise VectorStoreError(f"cannot filter on {sorted(unknown)}: filterable fields are {FILTERABLE_FIELDS}")
 
 
 @dataclass(frozen=True)

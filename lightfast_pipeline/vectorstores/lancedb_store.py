@@ -130,9 +130,7 @@ class LanceDBVectorStore:
         import lancedb
 
         if write_batch < 500:
-            raise ValueError(
-                "write_batch must be at least 500 (small commits multiply versions and conflicts)"
-            )
+            raise ValueError("write_batch must be at least 500 (small commits multiply versions and conflicts)")
         self.uri = uri
         self._write_batch = write_batch
         self._db = lancedb.connect(uri, read_consistency_interval=read_consistency_interval)
@@ -213,10 +211,7 @@ class LanceDBVectorStore:
             self._write(
                 table.name,
                 lambda data=data: (
-                    table.merge_insert("id")
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(data)
+                    table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
                 ),
             )
 
@@ -272,9 +267,7 @@ class LanceDBVectorStore:
             rows = query.select(["id", "repository", "document", "metadata", "_distance"]).to_list()
         except Exception as exc:
             raise VectorStoreError(f"vector search in namespace {namespace!r} failed: {exc}") from exc
-        return [
-            VectorMatch(id=r["id"], score=1.0 - float(r["_distance"]), metadata=_metadata(r)) for r in rows
-        ]
+        return [VectorMatch(id=r["id"], score=1.0 - float(r["_distance"]), metadata=_metadata(r)) for r in rows]
 
     def count(self, namespace: str) -> int:
         """Number of vectors in the namespace (0 if it does not exist)."""

@@ -81,9 +81,7 @@ class PineconeVectorStore:
         _check_namespace(namespace)
         existing = self._index_dimension()
         if existing is not None and existing != dimension:
-            raise VectorStoreError(
-                f"the Pinecone index holds {existing}-dimensional vectors, not {dimension}"
-            )
+            raise VectorStoreError(f"the Pinecone index holds {existing}-dimensional vectors, not {dimension}")
 
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None:
         """Insert or replace by id in requests under the 2 MB limit; raise if any vector did not land."""
@@ -180,10 +178,7 @@ class PineconeVectorStore:
         )
         if response is None:
             return []
-        return [
-            VectorMatch(id=m.id, score=float(m.score), metadata=dict(m.metadata or {}))
-            for m in response.matches
-        ]
+        return [VectorMatch(id=m.id, score=float(m.score), metadata=dict(m.metadata or {})) for m in response.matches]
 
     def count(self, namespace: str) -> int:
         """Vectors in the namespace according to ``describe_index_stats`` (eventually consistent)."""

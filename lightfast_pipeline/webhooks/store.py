@@ -52,9 +52,7 @@ def store_delivery(runtime: Runtime, delivery: IncomingDelivery) -> bool:
     """Store the delivery and its ``delivery.received`` activity; False when the id was already stored."""
     try:
         with runtime.session() as session:
-            if session.scalar(
-                select(WebhookDelivery.seq).where(WebhookDelivery.delivery_id == delivery.delivery_id)
-            ):
+            if session.scalar(select(WebhookDelivery.seq).where(WebhookDelivery.delivery_id == delivery.delivery_id)):
                 return False
             row = delivery.row()
             session.add(row)

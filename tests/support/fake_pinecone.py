@@ -79,9 +79,7 @@ class FakePinecone:
     def handle(self, request: Request) -> Response:
         """Route one request."""
         if request.headers.get("api-key") != self.api_key:
-            return Response(
-                401, {"error": {"code": "UNAUTHENTICATED", "message": "Invalid API Key"}, "status": 401}
-            )
+            return Response(401, {"error": {"code": "UNAUTHENTICATED", "message": "Invalid API Key"}, "status": 401})
         if len(request.body) > MAX_BODY_BYTES:
             size = len(request.body) / 1_000_000
             return _error(413, 3, f"Request size {size:.1f}MB exceeds the maximum supported size of 2MB")
@@ -135,9 +133,7 @@ class FakePinecone:
             ]
         except ValueError as exc:
             return _error(400, 3, str(exc))
-        scored = sorted(
-            ((_cosine(vector, v), vid, m) for vid, v, m in candidates), key=lambda t: (-t[0], t[1])
-        )
+        scored = sorted(((_cosine(vector, v), vid, m) for vid, v, m in candidates), key=lambda t: (-t[0], t[1]))
         matches = []
         for score, vid, metadata in scored[: int(body["topK"])]:
             match: dict[str, Any] = {"id": vid, "score": score, "values": []}
@@ -163,9 +159,7 @@ class FakePinecone:
         prefix = request.query.get("prefix", [""])[0]
         limit = int(request.query.get("limit", [LIST_PAGE])[0])
         after = request.query.get("paginationToken", [""])[0]
-        ids = sorted(
-            vid for vid in self.namespaces.get(namespace, {}) if vid.startswith(prefix) and vid > after
-        )
+        ids = sorted(vid for vid in self.namespaces.get(namespace, {}) if vid.startswith(prefix) and vid > after)
         page = ids[:limit]
         body: dict[str, Any] = {
             "vectors": [{"id": vid} for vid in page],

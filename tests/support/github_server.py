@@ -177,9 +177,7 @@ class GitHubServer:
         if s.secondary_limit_next > 0:
             s.secondary_limit_next -= 1
             headers = {**self._rate_headers(), "retry-after": str(s.secondary_retry_after)}
-            message = (
-                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-            )
+            message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
             return _json({"message": message}, s.secondary_status, headers)
         return None
 
@@ -260,9 +258,7 @@ class GitHubServer:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         grant = self._tokens.get(token) if scheme.lower() in ("bearer", "token") else None
         if grant is None or grant.expires_at < time.time():
-            return _json(
-                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401
-            )
+            return _json({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401)
         if repo is None or grant.installation_id != repo.installation_id or request.method != "GET":
             return _json({"message": "Not Found"}, 404)
         if rest == "":
@@ -271,9 +267,7 @@ class GitHubServer:
             sha = git(repo.git_dir, "rev-parse", "--verify", f"refs/heads/{match[1]}").decode().strip()
             return _json(self._ref_json(repo, match[1], sha))
         if match := re.fullmatch(r"/git/trees/([0-9a-f]{40})", rest):
-            return _json(
-                self._tree_json(repo, match[1], request.query_params.get("recursive") not in (None, "0"))
-            )
+            return _json(self._tree_json(repo, match[1], request.query_params.get("recursive") not in (None, "0")))
         if match := re.fullmatch(r"/git/blobs/([0-9a-f]{40})", rest):
             return _json(self._blob_json(repo, match[1]))
         if match := re.fullmatch(r"/contents/(.+)", rest):
@@ -289,9 +283,7 @@ class GitHubServer:
         text = text.replace("https://api.github.com", self.url).replace("octocat/Hello-World", repo.full_name)
         body = json.loads(text)
         owner, name = repo.full_name.split("/")
-        body.update(
-            id=repo.id, name=name, full_name=repo.full_name, private=repo.private, archived=repo.archived
-        )
+        body.update(id=repo.id, name=name, full_name=repo.full_name, private=repo.private, archived=repo.archived)
         body.update(default_branch=repo.default_branch, visibility="private" if repo.private else "public")
         body["owner"]["login"] = owner
         return body
@@ -346,9 +338,7 @@ class GitHubServer:
         sha = git(repo.git_dir, "rev-parse", spec).decode().strip()
         if kind == "tree":
             listing = self._tree_json(repo, sha, recursive=False)["tree"]
-            return _json(
-                [{"name": e["path"], "path": f"{path}/{e['path']}", "sha": e["sha"]} for e in listing]
-            )
+            return _json([{"name": e["path"], "path": f"{path}/{e['path']}", "sha": e["sha"]} for e in listing])
         data = git(repo.git_dir, "cat-file", "blob", sha)
         api = self._api(repo)
         html = f"https://github.com/{repo.full_name}/blob/{ref}/{path}"
@@ -380,6 +370,4 @@ def _iso(epoch: float) -> str:
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(
-        body, status_code=status, headers=headers, media_type="application/json; charset=utf-8"
-    )
+    return JSONResponse(body, status_code=status, headers=headers, media_type="application/json; charset=utf-8")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Document, Repository
 from lightfast_pipeline.ingestion.repair import verify_repository
-from lightfast_pipeline.launch import ingestion_tags, run_in_process
+from lightfast_pipeline.runs.launch import ingestion_tags, run_in_process
 from lightfast_pipeline.runtime import Runtime
 
 

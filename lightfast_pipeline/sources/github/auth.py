@@ -41,13 +41,9 @@ class AppCredentials:
             try:
                 key = path.read_text()
             except OSError as error:
-                raise GitHubAuthError(
-                    f"cannot read GITHUB_APP_PRIVATE_KEY_PATH {path}: {error.strerror}"
-                ) from None
+                raise GitHubAuthError(f"cannot read GITHUB_APP_PRIVATE_KEY_PATH {path}: {error.strerror}") from None
         if not key:
-            raise GitHubAuthError(
-                "set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH (the App's PEM key)"
-            )
+            raise GitHubAuthError("set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH (the App's PEM key)")
         # Keys pasted into .env files often carry literal "\n" sequences.
         return cls(app_id=settings.app_id, private_key=key.replace("\\n", "\n").strip() + "\n")
 
@@ -63,9 +59,7 @@ def app_jwt(credentials: AppCredentials, now: float | None = None) -> str:
     try:
         return jwt.encode(payload, credentials.private_key, algorithm="RS256")
     except (ValueError, TypeError) as error:
-        raise GitHubAuthError(
-            f"GitHub App private key is not a valid RSA PEM key ({type(error).__name__})"
-        ) from None
+        raise GitHubAuthError(f"GitHub App private key is not a valid RSA PEM key ({type(error).__name__})") from None
 
 
 @dataclass

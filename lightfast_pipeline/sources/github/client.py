@@ -179,9 +179,7 @@ class GitHubClient:
             status = response.status_code
             if status >= 500:
                 if attempt >= self.policy.max_attempts:
-                    raise RetryableSourceError(
-                        f"GitHub API answered {status} after {attempt} attempts: {where}"
-                    )
+                    raise RetryableSourceError(f"GitHub API answered {status} after {attempt} attempts: {where}")
                 self._retry_later(where, str(status), self.policy.backoff(attempt))
                 continue
             if status in (403, 429):

@@ -59,7 +59,5 @@ def source_for_repository(settings: Settings, repository: Repository) -> GitHubS
     del settings  # GitHub credentials are read by their own loader; kept for the factory's signature
     github = load_github_settings()
     api_url = repository.location or github.api_url
-    installation = repository.installation_id or find_installation(
-        github, repository.full_name, api_url=api_url
-    )
+    installation = repository.installation_id or find_installation(github, repository.full_name, api_url=api_url)
     return GitHubSource(github_client(github, installation, api_url=api_url), repository.full_name)

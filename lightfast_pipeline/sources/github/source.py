@@ -38,9 +38,7 @@ class GitHubSource:
         try:
             body = self.client.get_json(self._base)
         except GitHubNotFoundError:
-            raise SourceError(
-                f"GitHub repository {self.full_name} not found (or the App cannot access it)"
-            ) from None
+            raise SourceError(f"GitHub repository {self.full_name} not found (or the App cannot access it)") from None
         self._default_branch = body["default_branch"]
         return RepositoryInfo(
             source_id=str(body["id"]),
@@ -85,9 +83,7 @@ class GitHubSource:
             else:
                 into.append(_entry(item, prefix))
 
-    def read_blobs(
-        self, blob_ids: Iterable[str], max_bytes: int | None = None
-    ) -> Iterator[tuple[str, bytes]]:
+    def read_blobs(self, blob_ids: Iterable[str], max_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
         wanted = (
             blob_id
             for blob_id in blob_ids

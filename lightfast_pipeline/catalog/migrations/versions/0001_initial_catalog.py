@@ -132,9 +132,7 @@ def upgrade() -> None:
         sa.Column("after", sa.JSON(), nullable=True),
         sa.Column("run_id", sa.String(length=64), nullable=True),
         sa.Column("delivery_id", sa.String(length=100), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"], ["workspaces.id"], name=op.f("fk_activity_workspace_id_workspaces")
-        ),
+        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], name=op.f("fk_activity_workspace_id_workspaces")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_activity")),
     )
     with op.batch_alter_table("activity", schema=None) as batch_op:
@@ -156,9 +154,7 @@ def upgrade() -> None:
         sa.Column("vector_backend", sa.String(length=20), nullable=False),
         sa.Column("namespace", sa.String(length=120), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"], ["workspaces.id"], name=op.f("fk_stores_workspace_id_workspaces")
-        ),
+        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], name=op.f("fk_stores_workspace_id_workspaces")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stores")),
         sa.UniqueConstraint("namespace", name=op.f("uq_stores_namespace")),
         sa.UniqueConstraint("workspace_id", "slug", name="uq_stores_workspace_slug"),

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from lightfast_pipeline.catalog.models import Chunk, Document, Repository, Store
 from lightfast_pipeline.metrics.record import record_metric
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.workspaces import find_workspace
+from lightfast_pipeline.workspaces.workspace import find_workspace
 
 SNIPPET_CHARS = 240
 OVERSAMPLE = 4

@@ -79,9 +79,7 @@ def ensure_store(
 
 def chunking_fingerprint(store: Store) -> str:
     """Hash of everything that changes how a document is chunked in this store."""
-    return stable_hash(
-        store.embedding_model, str(store.chunk_max_tokens), str(store.chunk_overlap), "chunker-v1"
-    )
+    return stable_hash(store.embedding_model, str(store.chunk_max_tokens), str(store.chunk_overlap), "chunker-v1")
 
 
 def delete_vectors(vector_store: VectorStore, namespace: str, vector_ids: Sequence[str]) -> None:

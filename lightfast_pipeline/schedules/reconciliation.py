@@ -5,10 +5,10 @@ from __future__ import annotations
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 from sqlalchemy import select
 
-from lightfast_pipeline.assets.ingestion import ingest_repository_job
 from lightfast_pipeline.catalog.models import Repository
-from lightfast_pipeline.github_events import planned_run
-from lightfast_pipeline.sensors.deliveries import pending_run_id, run_request, sensor_runtime
+from lightfast_pipeline.github.events import planned_run
+from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, run_request
+from lightfast_pipeline.runtime import runtime_on
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
 
@@ -23,12 +23,8 @@ RECONCILE_CRON = "*/15 * * * *"
 )
 def reconciliation_schedule(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
     """A scheduled sync for every active repository whose head differs from its last ingested commit."""
-    runtime = sensor_runtime(context.instance)
-    tick = (
-        context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
-        if context.scheduled_execution_time
-        else "now"
-    )
+    runtime = runtime_on(context.instance)
+    tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M") if context.scheduled_execution_time else "now"
     requests: list[RunRequest] = []
     unreachable: list[str] = []
     with runtime.session() as session:

@@ -22,11 +22,11 @@ from lightfast_pipeline.catalog.models import (
     utcnow,
 )
 from lightfast_pipeline.config.detect import ConfigDetection, detect_config
-from lightfast_pipeline.partitions import REPOSITORIES_PARTITION
+from lightfast_pipeline.jobs.partitions import REPOSITORIES_PARTITION
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
-from lightfast_pipeline.stores import delete_vectors
-from lightfast_pipeline.workspaces import find_workspace
+from lightfast_pipeline.stores.store import delete_vectors
+from lightfast_pipeline.workspaces.workspace import find_workspace
 
 
 class RepositoryError(Exception):

@@ -19,8 +19,8 @@ from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import DeliveryStatus, Integration, Repository, SourceType, utcnow
 from lightfast_pipeline.config.detect import CONFIG_FILENAMES
-from lightfast_pipeline.repositories import disconnect_repository
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.workspaces.repositories import disconnect_repository
 
 ZERO_SHA = "0" * 40
 
@@ -190,9 +190,7 @@ def _repository(runtime: Runtime, delivery: Delivery) -> Outcome:
                     before={"full_name": before},
                     after={"full_name": new_name},
                 )
-            return Outcome(
-                DeliveryStatus.PROCESSED, f"{action}: now {new_name}; index unchanged", repository_ids=ids
-            )
+            return Outcome(DeliveryStatus.PROCESSED, f"{action}: now {new_name}; index unchanged", repository_ids=ids)
         if action in REPOSITORY_FLAGS:
             column, value, kind = REPOSITORY_FLAGS[action]
             for repository in repositories:
@@ -200,9 +198,7 @@ def _repository(runtime: Runtime, delivery: Delivery) -> Outcome:
                     before = {column: getattr(repository, column)}
                     setattr(repository, column, value)
                     _record(session, delivery, kind, repository, before=before, after={column: value})
-            consequence = {"archived": "no more syncs, index kept", "unarchived": "syncs resume"}.get(
-                action, ""
-            )
+            consequence = {"archived": "no more syncs, index kept", "unarchived": "syncs resume"}.get(action, "")
             return Outcome(DeliveryStatus.PROCESSED, f"{action} {consequence}".strip(), repository_ids=ids)
         changes = payload.get("changes") or {}
         if action == "edited" and "default_branch" in changes:
@@ -212,12 +208,8 @@ def _repository(runtime: Runtime, delivery: Delivery) -> Outcome:
                 repository.default_branch = branch
                 if sync_blocker(repository) is None:
                     runs.append(planned_run(repository, delivery.sender))
-            return Outcome(
-                DeliveryStatus.PROCESSED, f"default branch is now {branch}: sync requested", runs, ids
-            )
-    return Outcome(
-        DeliveryStatus.SKIPPED, f"repository {action}: nothing indexed changes", repository_ids=ids
-    )
+            return Outcome(DeliveryStatus.PROCESSED, f"default branch is now {branch}: sync requested", runs, ids)
+    return Outcome(DeliveryStatus.SKIPPED, f"repository {action}: nothing indexed changes", repository_ids=ids)
 
 
 # -- installation --------------------------------------------------------------------------------------
@@ -265,9 +257,7 @@ def _installation(runtime: Runtime, delivery: Delivery) -> Outcome:
         if action == "created":
             _record_integration(session, delivery, actions.INSTALLATION_CREATED, integration)
             count = len(delivery.payload.get("repositories") or [])
-            return Outcome(
-                DeliveryStatus.PROCESSED, f"installation recorded ({count} repositories selectable)"
-            )
+            return Outcome(DeliveryStatus.PROCESSED, f"installation recorded ({count} repositories selectable)")
         if action in ("suspend", "unsuspend"):
             suspended = action == "suspend"
             integration.status = "suspended" if suspended else "active"
@@ -278,14 +268,10 @@ def _installation(runtime: Runtime, delivery: Delivery) -> Outcome:
             for repository in repositories:
                 repository.suspended = suspended
                 if not suspended and sync_blocker(repository) is None:
-                    runs.append(
-                        planned_run(repository, delivery.sender)
-                    )  # catch up on pushes missed meanwhile
+                    runs.append(planned_run(repository, delivery.sender))  # catch up on pushes missed meanwhile
             reason = "syncs paused" if suspended else "syncs resumed: catch-up sync requested"
             return Outcome(DeliveryStatus.PROCESSED, f"{reason} for {len(ids)} repositories", runs, ids)
-    return Outcome(
-        DeliveryStatus.PROCESSED, f"installation {action}: integration updated", repository_ids=ids
-    )
+    return Outcome(DeliveryStatus.PROCESSED, f"installation {action}: integration updated", repository_ids=ids)
 
 
 def _installation_repos_changed(runtime: Runtime, delivery: Delivery) -> Outcome:
@@ -361,17 +347,11 @@ def _disconnect_all(
 ) -> Outcome:
     with runtime.session() as session:
         repositories = _connected(session, source_id)
-        ids = [
-            r.id
-            for r in repositories
-            if installation_id is None or r.installation_id in (None, installation_id)
-        ]
+        ids = [r.id for r in repositories if installation_id is None or r.installation_id in (None, installation_id)]
     return _disconnect(runtime, delivery, ids, action, reason)
 
 
-def _disconnect_installation(
-    runtime: Runtime, delivery: Delivery, installation_id: str, reason: str
-) -> Outcome:
+def _disconnect_installation(runtime: Runtime, delivery: Delivery, installation_id: str, reason: str) -> Outcome:
     with runtime.session() as session:
         ids = [repository.id for repository in _installation_repositories(session, installation_id)]
     if not ids:

@@ -6,10 +6,10 @@ from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, Se
 from sqlalchemy import func, select
 
 from lightfast_pipeline.activity import actions
-from lightfast_pipeline.assets.ingestion import ingest_repository_job
 from lightfast_pipeline.catalog.models import ActivityEvent, Repository
-from lightfast_pipeline.github_events import planned_run
-from lightfast_pipeline.sensors.deliveries import pending_run_id, run_request, sensor_runtime
+from lightfast_pipeline.github.events import planned_run
+from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, run_request
+from lightfast_pipeline.runtime import runtime_on
 
 
 @sensor(
@@ -20,7 +20,7 @@ from lightfast_pipeline.sensors.deliveries import pending_run_id, run_request, s
 )
 def repository_lifecycle_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     """One run per connection (run key: uid + latest connect), never for archived or paused repositories."""
-    runtime = sensor_runtime(context.instance)
+    runtime = runtime_on(context.instance)
     requests: list[RunRequest] = []
     with runtime.session() as session:
         never_synced = session.scalars(

@@ -21,8 +21,8 @@ from lightfast_pipeline.catalog.models import Chunk, Document, Repository, Store
 from lightfast_pipeline.ingestion.lease import LeaseTimeout, acquire_lease, maintenance_holder, release_lease
 from lightfast_pipeline.ingestion.repair import repair_from_journal
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.stores import CHUNK_OVERLAP_TOKENS, StoreError, chunk_max_tokens_for
-from lightfast_pipeline.workspaces import find_workspace, list_workspaces
+from lightfast_pipeline.stores.store import CHUNK_OVERLAP_TOKENS, StoreError, chunk_max_tokens_for
+from lightfast_pipeline.workspaces.workspace import find_workspace, list_workspaces
 
 
 @dataclass(frozen=True)

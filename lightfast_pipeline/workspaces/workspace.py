@@ -114,9 +114,7 @@ def find_workspace(session: Session, ref: str | None, organization: str | None =
     if organization:
         query = query.join(Organization).where(Organization.name == organization)
     candidates = [
-        ws
-        for ws in session.scalars(query)
-        if ws.slug == ref or ws.name == ref or (ref.isdigit() and ws.id == int(ref))
+        ws for ws in session.scalars(query) if ws.slug == ref or ws.name == ref or (ref.isdigit() and ws.id == int(ref))
     ]
     if not candidates:
         if ref == DEFAULT_WORKSPACE and organization is None:
@@ -130,6 +128,4 @@ def find_workspace(session: Session, ref: str | None, organization: str | None =
 def list_workspaces(session: Session) -> list[Workspace]:
     """Every workspace, by organisation then name."""
     get_or_create_organization(session)
-    return list(
-        session.scalars(select(Workspace).join(Organization).order_by(Organization.name, Workspace.name))
-    )
+    return list(session.scalars(select(Workspace).join(Organization).order_by(Organization.name, Workspace.name)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Integration, Repository, SourceType
-from lightfast_pipeline.repositories import connect_repository
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import load_github_settings
 from lightfast_pipeline.sources.github import GitHubSource, find_installation, github_client
+from lightfast_pipeline.workspaces.repositories import connect_repository
 
 
 def connect_github_repository(
@@ -32,9 +32,7 @@ def connect_github_repository(
     )
     with runtime.session() as session:
         integration = session.scalar(
-            select(Integration).where(
-                Integration.provider == "github", Integration.external_id == installation
-            )
+            select(Integration).where(Integration.provider == "github", Integration.external_id == installation)
         )
         if integration is not None and integration.status == "suspended":
             row = session.get(Repository, repository.id)

@@ -1,0 +1,1 @@
+"""GitHub services: what a delivery means, connecting repositories through the App."""

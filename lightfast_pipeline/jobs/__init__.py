@@ -1,0 +1,1 @@
+"""Dagster jobs and the partitions they run on."""

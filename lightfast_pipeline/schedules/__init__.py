@@ -1,0 +1,1 @@
+"""Dagster schedules, one module per domain."""

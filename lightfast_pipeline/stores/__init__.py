@@ -1,0 +1,1 @@
+"""Stores: a workspace's vector namespace and its rebuild."""

@@ -1,0 +1,1 @@
+"""Organisations, workspaces and the repositories connected to them."""
