@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from lightfast_pipeline.activity.export import write_csv
 from lightfast_pipeline.activity.timeline import Entry
 from lightfast_pipeline.catalog.db import is_migrated
-from lightfast_pipeline.catalog.models import Document, SourceType, WebhookDelivery
+from lightfast_pipeline.catalog.models import Document, Repository, SkippedEntry, SourceType, WebhookDelivery
 from lightfast_pipeline.config.detect import ConfigError, detect_config, parse_config
 from lightfast_pipeline.index.parse import parse_document, split_frontmatter
 from lightfast_pipeline.runtime import Runtime
@@ -301,3 +301,59 @@ def test_served_receiver_times_out_incomplete_requests(lightfast_env: Settings) 
     finally:
         server.terminate()
         server.wait(10)
+
+
+# --- names and config shapes in the tree ---------------------------------------------------------------------
+
+
+def _connected(runtime: Runtime, repo: GitRepo) -> int:
+    return connect_repository(
+        runtime,
+        workspace_name=None,
+        source=LocalGitSource(repo.path),
+        source_type=SourceType.LOCAL.value,
+        location=str(repo.path),
+        actor="tester",
+    ).id
+
+
+def test_a_file_name_with_a_newline_is_skipped_with_a_reason(lightfast_env: Settings, tmp_path: Path) -> None:
+    runtime = Runtime(lightfast_env)
+    repo = GitRepo(tmp_path / "names")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    repo.write("good.md", "# Good\n\nIndexed.\n")
+    repo.write("bad\nname.md", "# Bad\n\nA newline in the name.\n")
+    repo.commit("names")
+    repository_id = _connected(runtime, repo)
+
+    outcome = ingest(runtime, repository_id)
+
+    assert outcome.status == "completed", outcome.error
+    assert set(document_paths(runtime, repository_id)) == {"good.md"}
+    with runtime.session() as session:
+        skipped = dict(session.execute(select(SkippedEntry.path, SkippedEntry.reason)).all())
+    assert skipped == {"bad\nname.md": "control_characters_in_name"}
+
+
+def test_a_config_that_is_a_folder_is_an_error_and_keeps_the_index(lightfast_env: Settings, tmp_path: Path) -> None:
+    runtime = Runtime(lightfast_env)
+    repo = GitRepo(tmp_path / "folder-config")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    repo.write("guide.md", "# Guide\n\nKeep me searchable.\n")
+    repo.commit("indexed")
+    repository_id = _connected(runtime, repo)
+    assert ingest(runtime, repository_id).status == "completed"
+
+    repo.remove("lightfast.yml")
+    repo.write("lightfast.yml/README", "not a config\n")
+    repo.commit("config became a folder")
+    outcome = ingest(runtime, repository_id)
+
+    assert outcome.status == "failed"
+    assert "lightfast.yml is a folder" in (outcome.error or "")
+    assert set(document_paths(runtime, repository_id)) == {"guide.md"}
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository.config_status == "error"
+        assert "folder" in (repository.config_error or "")
+    assert_store_equals_ledger(runtime, repository_id)

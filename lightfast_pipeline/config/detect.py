@@ -114,9 +114,16 @@ def parse_config(data: bytes) -> LightfastConfig:
 
 
 def detect_config(read_file: Callable[[str], bytes | None]) -> ConfigDetection:
-    """Look for the first config file that exists and parse it. ``read_file`` returns None when absent."""
+    """Look for the first config file that exists and parse it.
+
+    ``read_file`` returns None when the path is absent and raises IsADirectoryError when it is a folder: a folder
+    named like the config is an error (never "no config", which would remove the repository's documents).
+    """
     for filename in CONFIG_FILENAMES:
-        data = read_file(filename)
+        try:
+            data = read_file(filename)
+        except IsADirectoryError:
+            return ConfigDetection("error", path=filename, error=f"{filename} is a folder, not a file")
         if data is None:
             continue
         try:
