@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Repository, SourceType, Workspace
+from lightfast_pipeline.runs.liveness import fail_dead_runs
 
 KIND_ACTIVITY = "activity"
 KIND_RUN = "run"
@@ -247,6 +248,7 @@ def _entries(
     plan = _Plan.build(session, filters)
     streams = [_activity_entries(session, plan, before, batch)]
     if plan.runs is not None:
+        fail_dead_runs(instance)  # a run whose process died shows as failed, never running forever
         streams.append(_run_entries(session, instance, plan, before, batch))
     return heapq.merge(*streams, key=lambda entry: entry.key, reverse=True)
 
