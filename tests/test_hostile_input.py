@@ -357,3 +357,35 @@ def test_a_config_that_is_a_folder_is_an_error_and_keeps_the_index(lightfast_env
         assert repository.config_status == "error"
         assert "folder" in (repository.config_error or "")
     assert_store_equals_ledger(runtime, repository_id)
+
+
+# --- bounds on what users type ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("100000000d", "longer than 36600 days"),
+        ("99999999999999999999h", "longer than 36600 days"),
+        ("2026-01-01..9999-12-31", "out of range"),
+    ],
+)
+def test_absurd_stats_ranges_are_range_errors(text: str, message: str) -> None:
+    from lightfast_pipeline.metrics.ranges import RangeError, parse_range
+
+    with pytest.raises(RangeError, match=message):
+        parse_range(text)
+
+
+def test_a_huge_timeline_search_is_a_timeline_error() -> None:
+    from lightfast_pipeline.activity.timeline import TimelineError, TimelineFilter
+
+    with pytest.raises(TimelineError, match="longer than 200 characters"):
+        TimelineFilter(search="x" * 100_000)
+
+
+def test_an_unparsable_app_key_is_an_auth_error() -> None:
+    from lightfast_pipeline.sources.github.auth import AppCredentials, GitHubAuthError, app_jwt
+
+    with pytest.raises(GitHubAuthError, match="not a valid RSA PEM key"):
+        app_jwt(AppCredentials(app_id="1", private_key="this is not a key\n"))

@@ -78,6 +78,7 @@ _RUN_STATUS = {
 }
 _TYPE_PATTERN = re.compile(r"^[a-z_]+(\.[a-z_]+)?$")
 _MICROSECOND = timedelta(microseconds=1)
+MAX_SEARCH_CHARACTERS = 200  # a repository or user name; longer patterns only cost the database
 
 Key = tuple[datetime, str, int | str]
 
@@ -118,6 +119,8 @@ class TimelineFilter:
                 object.__setattr__(self, name, _utc(value))
         if self.since and self.until and self.since >= self.until:
             raise TimelineError("'since' must be earlier than 'until'")
+        if self.search is not None and len(self.search) > MAX_SEARCH_CHARACTERS:
+            raise TimelineError(f"search text is longer than {MAX_SEARCH_CHARACTERS} characters")
 
     def includes_runs(self) -> bool:
         """True when run history entries (action ``job.run``) can match."""
