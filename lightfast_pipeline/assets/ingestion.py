@@ -31,12 +31,9 @@ from lightfast_pipeline.ingestion.stages import ChunksStage, DocumentsStage, Ing
 from lightfast_pipeline.ingestion.verify import index_truth
 from lightfast_pipeline.ingestion.write import write_index
 from lightfast_pipeline.jobs.partitions import repositories_partitions
-from lightfast_pipeline.resources.lightfast import (
-    CatalogResource,
-    EmbedderResource,
-    VectorStoreResource,
-    runtime_from_resources,
-)
+from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.embedder import EmbedderResource
+from lightfast_pipeline.resources.vector_store import VectorStoreResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.sources.factory import source_for
@@ -194,7 +191,10 @@ def ingestion(
     The three materialisations are reported as each stage finishes; nothing passes between them through
     storage, so no stage can replay another run's plan.
     """
-    runtime = runtime_from_resources(catalog, embedder, vector_store, context.instance)
+    settings = catalog.settings()
+    runtime = catalog.runtime(
+        context.instance, embedder=embedder.build(settings), vector_store=vector_store.build(settings)
+    )
     full = config.full or context.run.tags.get(tags.FULL_REINDEX) == "true"
     user = context.run.tags.get(tags.USER, "system")
     try:
