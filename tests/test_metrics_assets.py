@@ -27,7 +27,7 @@ from sqlalchemy import select
 from lightfast_pipeline.assets.dbt import dbt_metrics_models, warehouse_metrics
 from lightfast_pipeline.assets.warehouse import warehouse_raw
 from lightfast_pipeline.catalog.models import MetricPoint, WebhookDelivery
-from lightfast_pipeline.resources.lightfast import CatalogResource
+from lightfast_pipeline.resources.catalog import CatalogResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sensors.metrics import time_to_searchable_sensor, warehouse_after_ingestion
 from lightfast_pipeline.settings import Settings
@@ -64,7 +64,7 @@ def test_assets_publish_metrics_and_check_workspace_health(
             (DagsterEventType.PIPELINE_FAILURE, failing + timedelta(seconds=1)),
         ],
     )
-    resources = {"catalog": CatalogResource()}
+    resources = {"catalog": CatalogResource(database_url=lightfast_env.database_url)}
 
     result = materialize([warehouse_raw, dbt_metrics_models, warehouse_metrics], instance=instance, resources=resources)
     assert result.success
@@ -137,6 +137,7 @@ def test_time_to_searchable_recorded_per_delivery(lightfast_env: Settings, insta
         dagster_event=DagsterEvent(DagsterEventType.PIPELINE_SUCCESS.value, run.job_name),
         dagster_instance=instance,
         dagster_run=run,
+        resources={"catalog": CatalogResource(database_url=lightfast_env.database_url)},
     )
     time_to_searchable_sensor(context)
     with runtime.session() as session:

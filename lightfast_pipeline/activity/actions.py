@@ -12,6 +12,7 @@ REPOSITORY_VISIBILITY_CHANGED = "repository.visibility_changed"  # repository
 CONFIG_DETECTED = "config.detected"  # repository (status = result, message = detection message)
 REINDEX_REQUESTED = "reindex.requested"  # repository (manual ingest)
 JOB_CANCELLED = "job.cancelled"  # run
+INDEX_REPAIRED = "index.repaired"  # repository (before = drift counts, impact = vectors embedded/deleted)
 INSTALLATION_CREATED = "installation.created"  # integration
 INSTALLATION_DELETED = "installation.deleted"  # integration
 INSTALLATION_SUSPENDED = "installation.suspended"  # integration

@@ -11,9 +11,19 @@ from rich.table import Table
 from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Repository, SourceType
-from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
+from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
 from lightfast_pipeline.config.detect import ConfigError
-from lightfast_pipeline.ingestion.repair import verify_repository
+from lightfast_pipeline.index.truth import IndexTruth
+from lightfast_pipeline.ingestion.lease import (
+    LeaseTimeout,
+    acquire_lease,
+    maintenance_holder,
+    release_lease,
+    run_alive_on,
+)
+from lightfast_pipeline.ingestion.repair import Repaired, repair_from_journal, repair_index
+from lightfast_pipeline.ingestion.verify import index_truth
+from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
 from lightfast_pipeline.sources.local_git import LocalGitSource
@@ -166,30 +176,81 @@ def detect_config_command(repo: str, json_output: bool = typer.Option(False, "--
         )
 
 
+def _truth_payload(truth: IndexTruth) -> dict:
+    return {
+        "ok": truth.ok,
+        "commit": truth.commit,
+        "ledger": truth.ledger,
+        "store": truth.store,
+        "expected": truth.expected,
+        **{kind: ids[:100] for kind, ids in _drifts(truth)},
+        "counts": truth.counts(),
+    }
+
+
+def _drifts(truth: IndexTruth) -> list[tuple[str, list[str]]]:
+    return [
+        ("missing", truth.missing),
+        ("orphaned", truth.orphaned),
+        ("stale", truth.stale),
+        ("unrecorded", truth.unrecorded),
+    ]
+
+
+def _verify_under_lease(runtime: Runtime, repository_id: int, repair: bool) -> tuple[IndexTruth, Repaired | None]:
+    """Check (and repair) the repository while holding its lease, so no run writes meanwhile."""
+    holder = maintenance_holder("verify")
+    try:
+        acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=0)
+    except LeaseTimeout as error:
+        raise RepositoryError(f"cannot verify now: {error}") from error
+    try:
+        repair_from_journal(runtime, repository_id)
+        with runtime.session() as session:
+            source = source_for(session.get(Repository, repository_id), runtime.settings)
+        truth = index_truth(runtime, repository_id, source, deep=True)
+        if not repair or truth.ok:
+            return truth, None
+        repaired = repair_index(runtime, repository_id, truth, actor=runtime.settings.user)
+        return index_truth(runtime, repository_id, source, deep=True), repaired
+    finally:
+        release_lease(runtime, repository_id, holder)
+
+
 @app.command("verify")
 @user_errors(*ERRORS)
-def verify(repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Check that the vector store holds exactly the ledger's vectors for this repository."""
+def verify(
+    repo: str,
+    repair: bool = typer.Option(
+        False, "--repair", help="Embed what is missing and delete what is orphaned or stale, then check again."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check that the store holds exactly the ledger's vectors, and the ledger the source's chunks."""
     runtime = get_runtime()
     with runtime.session() as session:
-        repository_id = find_repository(session, repo).id
-    result = verify_repository(runtime, repository_id)
-    payload = {
-        "ok": result.ok,
-        "ledger": result.ledger,
-        "store": result.store,
-        "missing": result.missing[:100],
-        "orphaned": result.orphaned[:100],
-    }
+        repository = find_repository(session, repo)
+        repository_id, name = repository.id, repository.full_name
+    truth, repaired = _verify_under_lease(runtime, repository_id, repair)
+    if repaired is not None and truth.ledger_drift:
+        from lightfast_pipeline.cli.ingest import ingest_repository  # launches a Dagster run: import on use
+
+        _summary, error = ingest_repository(runtime, str(repository_id), full=True, quiet=True)
+        if error is not None:
+            fail(f"{name}: the full re-ingestion that rewrites the ledger failed: {error}")
+        truth, _ = _verify_under_lease(runtime, repository_id, repair=False)
+    payload = _truth_payload(truth)
+    if repaired is not None:
+        payload["repaired"] = {"embedded": repaired.embedded, "deleted": repaired.deleted}
     if json_output:
         print_json(payload)
-    else:
-        console.print(
-            ("ok" if result.ok else "MISMATCH") + f": {result.ledger} in ledger, {result.store} in store, "
-            f"{len(result.missing)} missing, {len(result.orphaned)} orphaned"
-        )
-    if not result.ok:
-        raise typer.Exit(1)
+    elif repaired is not None:
+        console.print(f"repaired {name}: {repaired.embedded} vectors embedded, {repaired.deleted} deleted")
+    if truth.ok:
+        if not json_output:
+            console.print(f"ok: {truth.describe()} at {(truth.commit or '')[:12]}", highlight=False)
+        return
+    fail(f"{name}: index drift at {(truth.commit or '')[:12]}: {truth.describe()}")
 
 
 @app.command("disconnect")

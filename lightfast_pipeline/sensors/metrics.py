@@ -15,10 +15,9 @@ from dagster import (
     sensor,
 )
 
-from lightfast_pipeline.catalog.db import session_scope
 from lightfast_pipeline.jobs.metrics import refresh_warehouse_job
 from lightfast_pipeline.metrics.searchable import record_time_to_searchable
-from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.resources.catalog import CatalogResource
 
 INGEST_JOB = "ingest_repository"
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
@@ -55,7 +54,7 @@ def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | 
     monitor_all_code_locations=True,  # the ingestion job lives in the other location, whatever its name
     default_status=DefaultSensorStatus.RUNNING,
 )
-def time_to_searchable_sensor(context: RunStatusSensorContext) -> None:
+def time_to_searchable_sensor(context: RunStatusSensorContext, catalog: CatalogResource) -> None:
     """Record delivery received -> run completed for every delivery the successful ingestion run served.
 
     Returns nothing for runs it ignores: one tick handles several runs, and Dagster refuses a tick that mixes
@@ -67,7 +66,7 @@ def time_to_searchable_sensor(context: RunStatusSensorContext) -> None:
     if record is None or record.end_time is None:
         context.log.warning("run %s has no end time: no time_to_searchable recorded", run.run_id)
         return None
-    with session_scope(load_settings().database_url) as session:
+    with catalog.session() as session:
         points = record_time_to_searchable(session, run.run_id, run.tags, datetime.fromtimestamp(record.end_time, UTC))
     context.log.info("run %s: %d time_to_searchable point(s)", run.run_id, len(points))
     return None
