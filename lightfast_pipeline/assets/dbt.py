@@ -62,7 +62,7 @@ def dbt_metrics_models(context: AssetExecutionContext) -> Iterator[Any]:
         with duckdb.connect(str(building)) as con:
             ensure_schema(con)  # the sources exist before the views over them, even on a new warehouse
         yield from dbt.cli(["build", *warehouse_vars(building)], context=context).stream()
-        if context.selected_asset_keys == set(context.assets_def.keys):
+        if not context.is_subset:
             with duckdb.connect(str(building)) as con:
                 mark_models_current(con)
                 con.execute("checkpoint").fetchall()

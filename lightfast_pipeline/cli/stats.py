@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 import typer
@@ -55,7 +57,8 @@ def stats(
 def _refresh(runtime: Runtime, *, quiet: bool) -> None:
     """The metrics job when the warehouse is stale, unless another writer is busy (the last refresh answers)."""
     settings = runtime.settings
-    with DagsterInstance.get() as instance:
+    # stdout is the answer (--json): the job's dbt log lines, which dagster-dbt prints there, go to stderr
+    with DagsterInstance.get() as instance, contextlib.redirect_stdout(sys.stderr):
         try:
             outcome = bring_current(settings.warehouse_path, instance, settings.database_url, user=settings.user)
         except MetricsJobFailed as error:

@@ -73,8 +73,8 @@ def sources_version(instance: DagsterInstance, session: Session) -> str:
     ]
     for query in (
         select(func.max(MetricPoint.id)),
-        select(func.max(WebhookDelivery.seq), func.count()).where(WebhookDelivery.status == DeliveryStatus.RECEIVED.value),
         select(func.max(WebhookDelivery.seq)),
+        select(func.count()).where(WebhookDelivery.status == DeliveryStatus.RECEIVED.value),
         select(func.count(), func.max(Document.updated_at)).select_from(Document),
         select(func.count(), func.max(Repository.updated_at)).select_from(Repository),
         select(func.count(), func.max(Store.id)).select_from(Store),
