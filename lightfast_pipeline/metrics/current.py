@@ -24,7 +24,7 @@ class MetricsJobFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Currency:
+class RefreshOutcome:
     """What ``bring_current`` did: the job it ran (None: nothing was stale), or ``busy`` (another writer)."""
 
     job: str | None = None
@@ -32,14 +32,14 @@ class Currency:
     busy: bool = False
 
 
-def bring_current(warehouse: Path, instance: DagsterInstance, database_url: str, *, user: str) -> Currency:
+def bring_current(warehouse: Path, instance: DagsterInstance, database_url: str, *, user: str) -> RefreshOutcome:
     """Run the stale job, unless another writer holds the warehouse (then the last refresh answers)."""
     if writer_busy(warehouse):
-        return Currency(busy=True)
+        return RefreshOutcome(busy=True)
     with session_scope(database_url) as session:
         job_name = stale_job(warehouse, instance, session)
     if job_name is None:
-        return Currency()
+        return RefreshOutcome()
     from lightfast_pipeline.metrics_definitions import defs  # dagster-dbt and the models: only when stale
 
     result = defs.resolve_job_def(job_name).execute_in_process(
@@ -52,4 +52,4 @@ def bring_current(warehouse: Path, instance: DagsterInstance, database_url: str,
         failures = result.get_step_failure_events()
         error = failures[0].step_failure_data.error if failures else None
         raise MetricsJobFailed(f"{job_name} run {result.run_id} failed" + (f": {error.message}" if error else ""))
-    return Currency(job=job_name, run_id=result.run_id)
+    return RefreshOutcome(job=job_name, run_id=result.run_id)
