@@ -10,6 +10,16 @@ from typing import TextIO
 from lightfast_pipeline.activity.timeline import COLUMNS, Entry
 
 FORMATS = ("csv", "json")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP): such cells are
+# written with a leading apostrophe, which spreadsheets show as text. JSON is written unchanged.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text, never evaluates."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return "" if value is None else value
 
 
 def write_csv(entries: Iterable[Entry], out: TextIO) -> int:
@@ -20,7 +30,7 @@ def write_csv(entries: Iterable[Entry], out: TextIO) -> int:
     for entry in entries:
         row = entry.to_dict()
         row["impact"] = json.dumps(row["impact"], sort_keys=True)
-        writer.writerow(["" if row[column] is None else row[column] for column in COLUMNS])
+        writer.writerow([_csv_cell(row[column]) for column in COLUMNS])
         count += 1
     return count
 

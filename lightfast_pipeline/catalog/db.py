@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -49,12 +50,38 @@ def alembic_config(url: str) -> Config:
 _MIGRATED: set[str] = set()
 
 
+# Two processes started together on a fresh state (the embedding service and a CLI command, two run workers)
+# must not both create the tables: migrations run one process at a time, under a lock that the database or the
+# OS releases when its holder dies. PostgreSQL: a transaction-scoped advisory lock; SQLite: flock on a file
+# beside the database. Whoever waits then finds the schema at head and changes nothing.
+_MIGRATION_LOCK_KEY = 0x1F4A_C47A  # pg_advisory_xact_lock key: any constant unique to this application
+
+
+@contextmanager
+def _sqlite_migration_lock(url: str) -> Iterator[None]:
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        yield
+        return
+    lock_path = Path(f"{path}.migrate.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate(url: str) -> None:
-    """Bring the catalog schema to the newest migration (idempotent; once per process and URL)."""
+    """Bring the catalog schema to the newest migration (idempotent; once per process and URL; serialised)."""
     if url in _MIGRATED:
         return
     engine = get_engine(url)
-    with engine.begin() as connection:
+    is_sqlite = url.startswith("sqlite")
+    with _sqlite_migration_lock(url) if is_sqlite else nullcontext(), engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         config = alembic_config(url)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

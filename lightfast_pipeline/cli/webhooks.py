@@ -18,20 +18,22 @@ app = typer.Typer(help="Receive GitHub webhooks and inspect deliveries.", no_arg
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8787, "--port", help="Port to listen on."),
+    request_timeout: float = typer.Option(
+        10.0, "--request-timeout", min=0.1, help="Seconds a request's head, and then its body, may take to arrive."
+    ),
 ) -> None:
     """Serve POST /webhooks/github and GET /healthz (uvicorn)."""
-    import uvicorn
-
     from lightfast_pipeline.webhooks import ReceiverConfigError, create_app
+    from lightfast_pipeline.webhooks.server import serve as serve_app
 
     try:
-        receiver = create_app(get_runtime())
+        receiver = create_app(get_runtime(), body_timeout=request_timeout)
     except ReceiverConfigError as error:
         fail(str(error))
     # What the imports created lives as long as the process: keep it out of the collector's full passes, which
     # otherwise stop a request for ~90 ms now and then (the acknowledgement p99 goal is 50 ms).
     gc.freeze()
-    uvicorn.run(receiver, host=host, port=port, log_level="info")
+    serve_app(receiver, host, port, head_timeout=request_timeout, log_level="info")
 
 
 def delivery_dict(row: WebhookDelivery) -> dict:

@@ -54,6 +54,9 @@ def get_or_create_organization(
     session: Session, name: str = DEFAULT_ORGANIZATION, actor: str = "system"
 ) -> Organization:
     """The organisation called ``name``, created with its default workspace when new."""
+    name = name.strip()
+    if not name:
+        raise WorkspaceError("organisation name must not be empty")
     organization = session.scalar(select(Organization).where(Organization.name == name))
     if organization is not None:
         return organization

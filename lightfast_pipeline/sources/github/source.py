@@ -107,8 +107,10 @@ class GitHubSource:
             body = self.client.get_json(f"{self._base}/contents/{quote(path)}", params={"ref": commit})
         except GitHubNotFoundError:
             return None
+        if isinstance(body, list):  # the contents API lists a directory
+            raise IsADirectoryError(path)
         if not isinstance(body, dict) or body.get("type") != "file":
-            return None  # a directory listing, symlink or submodule
+            return None  # a symlink or submodule
         if body.get("encoding") != "base64":  # files over 1 MB come without content: read the blob
             return self._blob(body["sha"])
         return _decode(body, path)
