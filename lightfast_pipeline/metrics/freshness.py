@@ -30,7 +30,7 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_metrics"
 PROJECT_HASH_CURSOR = "dbt_project_hash"
 SOURCES_CURSOR = "sources_version"
 INGEST_JOB = "ingest_repository"
-REFRESH_JOB = "refresh_warehouse"  # load + published metrics (the models are views)
+REFRESH_JOB = "refresh_warehouse"  # load + published metrics (the models are views); defined in jobs/metrics.py
 REBUILD_JOB = "rebuild_metrics"  # load + dbt build + published metrics
 
 
