@@ -29,6 +29,8 @@ def dev(
     if dagster is None:
         fail("the `dagster` command is not installed in this environment")
     os.environ["DAGSTER_HOME"] = str(runtime.settings.dagster_home)
+    # dagster-dbt re-parses the dbt project at load under `dagster dev` (prepare_if_dev) with `dbt` from PATH
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     if runtime.settings.embedder != "cohere":
         # exec keeps this pid, so the service watches the UI itself.
         serve = [sys.executable, "-m", "lightfast_pipeline.cli", "embedder", "serve", "--exit-with-pid"]
