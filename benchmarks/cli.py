@@ -69,9 +69,7 @@ def make_repository(path: Path) -> Path:
 
 def start_service(env: dict[str, str], socket_path: Path, log: Path) -> subprocess.Popen:
     """``lightfast embedder serve``, waited for until it answers (the model is loaded by then)."""
-    service = subprocess.Popen(
-        command("embedder", "serve"), env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
+    service = subprocess.Popen(command("embedder", "serve"), env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if service.poll() is not None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from dagster import DagsterInstance
 
 from lightfast_pipeline.cli.common import console, error_console, fail, print_json
-from lightfast_pipeline.metrics.dbt_project import DbtBuildError
-from lightfast_pipeline.metrics.ranges import RangeError, parse_range
-from lightfast_pipeline.metrics.refresh import refresh_warehouse
-from lightfast_pipeline.metrics.stats import WarehouseNotReady, read_stats
-from lightfast_pipeline.runtime import Runtime
+
+if TYPE_CHECKING:  # the warehouse, dbt and Dagster are imported when the command runs
+    from lightfast_pipeline.runtime import Runtime
 
 
 def stats(
@@ -26,6 +23,10 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Statistics of ingestion jobs (the warehouse's dbt models, refreshed incrementally first)."""
+    from lightfast_pipeline.metrics.ranges import RangeError, parse_range
+    from lightfast_pipeline.metrics.stats import WarehouseNotReady, read_stats
+    from lightfast_pipeline.runtime import Runtime
+
     try:
         stats_range = parse_range(range_)
     except RangeError as error:
@@ -53,6 +54,11 @@ def stats(
 
 def _refresh(runtime: Runtime, *, quiet: bool) -> None:
     """Incremental refresh unless another writer is busy (then the last refresh is answered from)."""
+    from dagster import DagsterInstance
+
+    from lightfast_pipeline.metrics.dbt_project import DbtBuildError
+    from lightfast_pipeline.metrics.refresh import refresh_warehouse
+
     with DagsterInstance.get() as instance:
         try:
             outcome = refresh_warehouse(
