@@ -59,9 +59,11 @@ def test_help_lists_every_command_without_importing_a_service() -> None:
 
 @pytest.mark.parametrize("args", [("repo", "list", "--json"), ("workspace", "list", "--json")])
 def test_catalog_commands_do_not_import_dagster(lightfast_env: Settings, args: tuple[str, ...]) -> None:
+    first, _ = lightfast(*args)
+    assert "alembic" in first  # a new catalog is migrated
     modules, completed = lightfast(*args)
     assert json.loads(completed.stdout)
-    assert "dagster" not in modules and "lancedb" not in modules
+    assert not modules & {"dagster", "lancedb", "alembic"}  # a current catalog is only checked
 
 
 @pytest.fixture
