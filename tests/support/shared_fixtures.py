@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"the real-data fixtures folder {FIXTURES} is missing (CI=true: not skipping)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: `-m "not shared_fixtures"` is the bare-clone subset
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "github_app" in getattr(item, "fixturenames", ()):
