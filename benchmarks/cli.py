@@ -76,7 +76,7 @@ def make_repository(path: Path) -> Path:
 def start_service(env: dict[str, str], socket_path: Path, log: Path) -> subprocess.Popen:
     """``lightfast embedder serve``, waited for until it answers (the model is loaded by then)."""
     service = subprocess.Popen(command("embedder", "serve"), env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if service.poll() is not None:
             raise SystemExit(f"the embedding service exited: {log.read_text()}")
@@ -90,7 +90,7 @@ def start_service(env: dict[str, str], socket_path: Path, log: Path) -> subproce
                 pass
         time.sleep(0.2)
     service.kill()
-    raise SystemExit("the embedding service did not answer within 120 s")
+    raise SystemExit("the embedding service did not answer within 600 s")
 
 
 Samples = dict[str, dict[str, list[tuple[float, float]]]]  # command → code tree → (wall, CPU) per run
