@@ -1,4 +1,19 @@
-"""The `lightfast` command: one Typer app, one module per command group."""
+"""The `lightfast` command: one Typer app, one module per command group.
+
+How a command is added (the CLI must answer at once: `lightfast --help` imports this module and every command
+module, nothing else):
+
+1. Write ``cli/<group>.py`` importing only the standard library, ``typer``, ``rich`` and ``cli.common`` at
+   module level. Everything the command uses (services, the Runtime, Dagster, SQLAlchemy, the exception types
+   it reports) is imported inside the command's function; report expected errors as one line with
+   ``with user_errors(SomeError): ...``.
+2. The command calls services and formats what they return: no catalog query in ``cli/``.
+3. Register it below: ``app.add_typer(<group>.app, name="<group>")`` for a group of subcommands,
+   ``app.command("<name>")(<module>.<function>)`` for a single command.
+
+``tests/test_cli_imports.py`` fails when importing the CLI imports a service or when ``cli/`` queries the
+catalog; ``benchmarks/cli.py`` measures the commands as processes.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from lightfast_pipeline.cli.common import fail, get_runtime
-from lightfast_pipeline.runs.locations import workspace_yaml
 
 
 def dev(
@@ -23,6 +22,8 @@ def dev(
     Unless the embedder is the Cohere API, the warm embedding service (``lightfast embedder serve``) starts
     beside them, so runs do not each load the model; it stops when the UI does.
     """
+    from lightfast_pipeline.runs.locations import workspace_yaml
+
     runtime = get_runtime()
     beside = Path(sys.executable).parent / "dagster"
     dagster = str(beside) if beside.exists() else shutil.which("dagster")

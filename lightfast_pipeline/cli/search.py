@@ -7,11 +7,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
-from lightfast_pipeline.search.query import SearchError, search
-from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
 
-@user_errors(SearchError, WorkspaceError)
 def search_command(
     query: str = typer.Argument(..., help="What to look for."),
     workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace (default workspace if omitted)."),
@@ -20,7 +17,11 @@ def search_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search one workspace's documents."""
-    result = search(get_runtime(), query, workspace, top_k=top_k, per_document=not all_chunks)
+    from lightfast_pipeline.search.query import SearchError, search
+    from lightfast_pipeline.workspaces.workspace import WorkspaceError
+
+    with user_errors(SearchError, WorkspaceError):
+        result = search(get_runtime(), query, workspace, top_k=top_k, per_document=not all_chunks)
     if json_output:
         print_json(
             {
