@@ -17,7 +17,7 @@ from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.workspaces.queries import workspace_dict, workspace_statistics
 
 router = APIRouter(prefix="/v1/workspace", tags=["workspace"])
-RANGE = Query("24h", max_length=100, description="24h, 7d, 30d or FROM..TO (ISO dates or times, UTC).")
+RANGE = Query("24h", alias="range", max_length=100, description="24h, 7d, 30d or FROM..TO (ISO dates or times, UTC).")
 
 
 def _range(text: str) -> StatsRange:
@@ -25,6 +25,8 @@ def _range(text: str) -> StatsRange:
         return parse_range(text)
     except RangeError as error:
         raise ApiError(422, f"range: {error}") from None
+    except (OverflowError, ValueError):
+        raise ApiError(422, f"range: {text!r} is out of bounds") from None
 
 
 def _warehouse(call: Any) -> dict[str, Any]:
