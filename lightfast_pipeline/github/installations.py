@@ -25,7 +25,7 @@ PER_PAGE = 100
 
 
 class InstallationNotFound(LookupError):
-    """The App has no installation with this id (or GitHub does not show it)."""
+    """The App has no installation with this id, or the installation cannot see the repository."""
 
 
 def _pages(client: GitHubClient, path: str, key: str | None) -> Iterator[dict[str, Any]]:
@@ -181,7 +181,12 @@ def installation_repositories(runtime: Runtime, installation_id: str, workspace_
 def detect_before_connect(installation_id: str, full_name: str) -> dict[str, Any]:
     """Look for ``lightfast.yml`` at the head of a repository's default branch; nothing is recorded."""
     _installation(installation_id)
-    source = GitHubSource(github_client(load_github_settings(), installation_id), full_name)
+    client = github_client(load_github_settings(), installation_id)
+    try:
+        client.get_json(f"/repos/{full_name}")
+    except GitHubNotFoundError:
+        raise InstallationNotFound(f"installation {installation_id} cannot see {full_name}") from None
+    source = GitHubSource(client, full_name)
     commit = source.head_commit()
     detection = detect_config(lambda path: source.read_file(commit, path))
     return {
