@@ -35,7 +35,7 @@ def _principal(ctx: Context) -> Principal:
 
 def build_mcp(runtime: Runtime) -> tuple[StreamableHTTPASGIApp, StreamableHTTPSessionManager]:
     """The MCP ASGI endpoint and its session manager (whose ``run()`` must wrap the server's lifespan)."""
-    server = MCPServer(name="lightfast", instructions=INSTRUCTIONS)
+    server = MCPServer(name="lightfast", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool()
     def search(
