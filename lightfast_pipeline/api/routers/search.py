@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lightfast_pipeline.api.auth import current_principal, runtime_of
@@ -29,12 +30,20 @@ class SearchBody(BaseModel):
 
 @router.post("/search")
 def search_documents(
-    body: SearchBody, principal: Principal = Depends(current_principal), runtime: Runtime = Depends(runtime_of)
+    body: SearchBody,
+    response: Response,
+    principal: Principal = Depends(current_principal),
+    runtime: Runtime = Depends(runtime_of),
 ) -> dict[str, Any]:
-    """Best chunk per document: path, title, heading, snippet, score, repository; and the latency."""
+    """Best chunk per document: path, title, heading, snippet, score, repository; and the latency.
+
+    ``Server-Timing: search;dur=…`` is the whole search call in the server (what is beyond it is the API's).
+    """
     filters = SearchFilters(repository=body.repository, path_prefix=body.path_prefix)
+    started = time.perf_counter()
     try:
         result = filtered_search(runtime, body.query, principal.workspace_slug, top_k=body.top_k, filters=filters)
     except SearchError as error:
         raise ApiError(422, str(error)) from None
+    response.headers["Server-Timing"] = f"search;dur={(time.perf_counter() - started) * 1000:.2f}"
     return {"results": [hit_dict(hit) for hit in result.results], "latency_ms": result.latency_ms}
