@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from lightfast_pipeline.activity.export import write_csv
+from lightfast_pipeline.activity.export import write_export
 from lightfast_pipeline.activity.timeline import Entry
 from lightfast_pipeline.catalog.db import is_migrated
 from lightfast_pipeline.catalog.models import Document, Repository, SkippedEntry, SourceType, WebhookDelivery
@@ -140,7 +140,7 @@ def test_csv_export_neutralises_formulas() -> None:
         for n, value in enumerate(hostile)
     ]
     out = io.StringIO()
-    write_csv(entries, out)
+    write_export(entries, out, "csv")
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     expected = ['\'=HYPERLINK("http://x")', "'+1+1", "'-2+3", "'@SUM(A1)", "plain"]
     assert [row["reason"] for row in rows] == expected

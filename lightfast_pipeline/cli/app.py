@@ -23,10 +23,13 @@ from lightfast_pipeline.cli import (
     activity,
     dev,
     embedder,
+    github,
     ingest,
     jobs,
+    keys,
     repo,
     search,
+    serve,
     stats,
     store,
     webhooks,
@@ -46,11 +49,14 @@ app.add_typer(store.app, name="store")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(embedder.app, name="embedder")
+app.add_typer(keys.app, name="keys")
+app.add_typer(github.app, name="github")
 app.command("ingest")(ingest.ingest)
 app.command("search")(search.search_command)
 app.command("activity")(activity.activity)
 app.command("dev")(dev.dev)
 app.command("stats")(stats.stats)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:
