@@ -8,6 +8,7 @@ from lightfast_pipeline.cli import (
     activity,
     dev,
     embedder,
+    eval,
     ingest,
     jobs,
     repo,
@@ -33,6 +34,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(embedder.app, name="embedder")
 app.command("ingest")(ingest.ingest)
 app.command("search")(search.search_command)
+app.command("eval")(eval.eval_command)
 app.command("activity")(activity.activity)
 app.command("dev")(dev.dev)
 app.command("stats")(stats.stats)

@@ -180,13 +180,16 @@ def verify(repo: str, json_output: bool = typer.Option(False, "--json", help="Pr
         "store": result.store,
         "missing": result.missing[:100],
         "orphaned": result.orphaned[:100],
+        "keyword_missing": result.keyword_missing[:100],
+        "keyword_orphaned": result.keyword_orphaned[:100],
     }
     if json_output:
         print_json(payload)
     else:
         console.print(
             ("ok" if result.ok else "MISMATCH") + f": {result.ledger} in ledger, {result.store} in store, "
-            f"{len(result.missing)} missing, {len(result.orphaned)} orphaned"
+            f"{len(result.missing)} missing, {len(result.orphaned)} orphaned; keyword index "
+            f"{len(result.keyword_missing)} missing, {len(result.keyword_orphaned)} orphaned"
         )
     if not result.ok:
         raise typer.Exit(1)

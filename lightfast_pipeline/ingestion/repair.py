@@ -1,11 +1,16 @@
-"""Crash repair and verification: the store must hold exactly the ledger's vector ids."""
+"""Crash repair and verification: the store and the keyword index must hold exactly the ledger's vector ids.
+
+The keyword index needs no journal: triggers write it in the catalog transaction that writes the ledger, so a
+crash leaves it equal to whichever ledger survived; verification still compares it, row by row.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 
+from lightfast_pipeline.catalog.keywords import keyword_ids
 from lightfast_pipeline.catalog.models import Chunk, IngestJournal, Repository, Store
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.stores.store import delete_vectors
@@ -39,26 +44,29 @@ def repair_from_journal(runtime: Runtime, repository_id: int) -> int:
 
 @dataclass(frozen=True)
 class Verification:
-    """Comparison of the ledger with the store for one repository."""
+    """Comparison of the ledger with the store and with the keyword index for one repository."""
 
     ledger: int
     store: int
     missing: list[str]  # in the ledger, not in the store
     orphaned: list[str]  # in the store, not in the ledger
+    keyword_missing: list[str] = field(default_factory=list)  # in the ledger, not in the keyword index
+    keyword_orphaned: list[str] = field(default_factory=list)  # in the keyword index, not in the ledger
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.orphaned
+        return not (self.missing or self.orphaned or self.keyword_missing or self.keyword_orphaned)
 
 
 def verify_repository(runtime: Runtime, repository_id: int) -> Verification:
-    """List the repository's vector ids in every store it wrote to and compare them with the ledger."""
+    """Compare the ledger with the vector ids in every store it wrote to and with its keyword rows."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
         ledger = set(session.scalars(select(Chunk.vector_id).where(Chunk.repository_id == repository_id)))
         namespaces = set(session.scalars(select(Store.namespace).where(Store.workspace_id == repository.workspace_id)))
         prefix = f"{repository.uid}:"
+        keywords = keyword_ids(session, repository.uid)
     in_store: set[str] = set()
     for namespace in namespaces:
         in_store.update(runtime.vector_store.list_ids(namespace, prefix=prefix))
@@ -67,4 +75,6 @@ def verify_repository(runtime: Runtime, repository_id: int) -> Verification:
         store=len(in_store),
         missing=sorted(ledger - in_store),
         orphaned=sorted(in_store - ledger),
+        keyword_missing=sorted(ledger - keywords),
+        keyword_orphaned=sorted(keywords - ledger),
     )

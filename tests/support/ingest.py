@@ -48,10 +48,12 @@ def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger:
 
 
 def assert_store_equals_ledger(runtime: Runtime, repository_id: int) -> int:
-    """The vector store holds exactly the ledger's ids for this repository; returns how many."""
+    """The vector store and the keyword index hold exactly the ledger's ids for this repository; returns how many."""
     verification = verify_repository(runtime, repository_id)
     assert verification.missing == [], f"in ledger, not in store: {verification.missing[:5]}"
     assert verification.orphaned == [], f"in store, not in ledger: {verification.orphaned[:5]}"
+    assert verification.keyword_missing == [], f"in ledger, no keyword row: {verification.keyword_missing[:5]}"
+    assert verification.keyword_orphaned == [], f"keyword row, not in ledger: {verification.keyword_orphaned[:5]}"
     return verification.ledger
 
 
