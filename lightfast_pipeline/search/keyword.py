@@ -100,12 +100,20 @@ def keyword_search(
         "JOIN repositories r ON r.id = c.repository_id"
     )
     where = f"c.store_id IN ({stores}) AND r.active{clauses}"
+    # Chunks holding more of the query's identifiers exactly come first, then by score: a typed identifier is
+    # stronger evidence than its words scattered through a page.
+    phrases = [KeywordQuery((), (words,)) for words in parsed.phrases]
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
+        exact = " + ".join(
+            f"(chunk_fts.rowid IN (SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH :phrase{n}))"
+            for n in range(len(phrases))
+        )
+        params.update({f"phrase{n}": fts5_expression(phrase) for n, phrase in enumerate(phrases)})
         sql = (
-            f"SELECT k.vector_id, -bm25(chunk_fts, {TITLE_WEIGHT}, {HEADING_WEIGHT}, {BODY_WEIGHT}) AS score "
-            f"FROM chunk_fts JOIN chunk_keywords k ON k.id = chunk_fts.rowid {joins} "
-            f"WHERE chunk_fts MATCH :match AND {where} ORDER BY score DESC LIMIT :limit"
+            f"SELECT k.vector_id, -bm25(chunk_fts, {TITLE_WEIGHT}, {HEADING_WEIGHT}, {BODY_WEIGHT}) AS score, "
+            f"{exact or 0} AS exact FROM chunk_fts JOIN chunk_keywords k ON k.id = chunk_fts.rowid {joins} "
+            f"WHERE chunk_fts MATCH :match AND {where} ORDER BY exact DESC, score DESC LIMIT :limit"
         )
         params["match"] = fts5_expression(parsed)
     else:
@@ -114,10 +122,12 @@ def keyword_search(
         weights = (
             f"'{{{BODY_WEIGHT * scale}, {BODY_WEIGHT * scale}, {HEADING_WEIGHT * scale}, {TITLE_WEIGHT * scale}}}'"
         )
+        exact = " + ".join(f"(k.terms @@ to_tsquery('english', :phrase{n}))::int" for n in range(len(phrases)))
+        params.update({f"phrase{n}": tsquery_expression(phrase) for n, phrase in enumerate(phrases)})
         sql = (
-            f"SELECT k.vector_id, ts_rank({weights}, k.terms, q, 1) AS score "
+            f"SELECT k.vector_id, ts_rank({weights}, k.terms, q, 1) AS score, {exact or 0} AS exact "
             f"FROM chunk_keywords k {joins}, to_tsquery('english', :match) q "
-            f"WHERE k.terms @@ q AND {where} ORDER BY score DESC LIMIT :limit"
+            f"WHERE k.terms @@ q AND {where} ORDER BY exact DESC, score DESC LIMIT :limit"
         )
         params["match"] = tsquery_expression(parsed)
     params["limit"] = limit
