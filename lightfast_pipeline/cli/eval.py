@@ -14,6 +14,7 @@ def eval_command(
     workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace (default workspace if omitted)."),
     top_k: int = typer.Option(10, "--top-k", "-k", help="Results per query (1-100; recall@10 needs 10)."),
     mode: str = typer.Option("hybrid", "--mode", "-m", help="hybrid (default), vector or keyword."),
+    fusion: str = typer.Option("weighted", "--fusion", help="How hybrid fuses: weighted (default) or rrf."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Recall@1/5/10, MRR@10, nDCG@10, each query's rank and latency p50/p95 of search on graded queries."""
@@ -27,7 +28,7 @@ def eval_command(
     runtime = get_runtime()
 
     def run(query: str) -> tuple[list[str], float]:
-        result = search(runtime, query, workspace, top_k=top_k, mode=mode, record=False)
+        result = search(runtime, query, workspace, top_k=top_k, mode=mode, fusion=fusion, record=False)
         return [hit.path for hit in result.results], result.latency_ms["total"]
 
     try:

@@ -12,6 +12,7 @@ def search_command(
     workspace: str = typer.Option(None, "--workspace", "-w", help="Workspace (default workspace if omitted)."),
     top_k: int = typer.Option(5, "--top-k", "-k", help="Number of results (1-100)."),
     mode: str = typer.Option("hybrid", "--mode", "-m", help="hybrid (default), vector or keyword."),
+    fusion: str = typer.Option("weighted", "--fusion", help="How hybrid fuses: weighted (default) or rrf."),
     repository: str = typer.Option(None, "--repository", "-r", help="Only this repository (id, uid or name)."),
     path_prefix: str = typer.Option(None, "--path-prefix", help="Only documents whose path starts with this."),
     all_chunks: bool = typer.Option(False, "--all-chunks", help="Several chunks of one document may be returned."),
@@ -32,6 +33,7 @@ def search_command(
             top_k=top_k,
             per_document=not all_chunks,
             mode=mode,
+            fusion=fusion,
             repository=repository,
             path_prefix=path_prefix,
         )

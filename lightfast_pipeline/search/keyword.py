@@ -80,6 +80,51 @@ def _filters(repository_uid: str | None, path_prefix: str | None) -> tuple[str, 
     return clauses, params
 
 
+JOINS = (
+    "JOIN chunks c ON c.vector_id = k.vector_id JOIN documents d ON d.id = c.document_id "
+    "JOIN repositories r ON r.id = c.repository_id"
+)
+FAST_OVERSAMPLE = 4
+_RANKED = (
+    "SELECT rowid, -rank FROM chunk_fts WHERE chunk_fts MATCH :match "
+    f"AND rank MATCH 'bm25({TITLE_WEIGHT}, {HEADING_WEIGHT}, {BODY_WEIGHT})' ORDER BY rank LIMIT :limit"
+)
+
+
+def _sqlite_fast(
+    session: Session, parsed: KeywordQuery, where: str, params: dict[str, object], limit: int
+) -> list[KeywordMatch] | None:
+    """Rank in the FTS table alone (FTS5 sorts by BM25 itself), then join only the best rows for the filters.
+
+    Rows with an exact identifier phrase come first, by their phrase score. Returns None when the filters
+    removed so many of the over-fetched rows that rows further down might be missed: the caller then runs the
+    full query, which filters before it ranks.
+    """
+    fetch = limit * FAST_OVERSAMPLE
+    ranked = dict(session.execute(text(_RANKED), {"match": fts5_expression(parsed), "limit": fetch}).all())
+    exact: dict[int, float] = {}
+    if parsed.phrases:
+        phrases = fts5_expression(KeywordQuery((), parsed.phrases))
+        exact = dict(session.execute(text(_RANKED), {"match": phrases, "limit": fetch}).all())
+    order = list(exact) + [rowid for rowid in ranked if rowid not in exact]
+    if not order:
+        return []
+    rowids = ", ".join(str(int(rowid)) for rowid in order)
+    allowed = dict(
+        session.execute(
+            text(f"SELECT k.id, k.vector_id FROM chunk_keywords k {JOINS} WHERE k.id IN ({rowids}) AND {where}"),
+            params,
+        ).all()
+    )
+    if len(allowed) < limit and fetch in (len(ranked), len(exact)):
+        return None
+    return [
+        KeywordMatch(allowed[rowid], max(ranked.get(rowid, 0.0), exact.get(rowid, 0.0)))
+        for rowid in order
+        if rowid in allowed
+    ][:limit]
+
+
 def keyword_search(
     session: Session,
     query: str,
@@ -95,16 +140,15 @@ def keyword_search(
         return []
     clauses, params = _filters(repository_uid, path_prefix)
     stores = ", ".join(str(int(store_id)) for store_id in store_ids)
-    joins = (
-        "JOIN chunks c ON c.vector_id = k.vector_id JOIN documents d ON d.id = c.document_id "
-        "JOIN repositories r ON r.id = c.repository_id"
-    )
     where = f"c.store_id IN ({stores}) AND r.active{clauses}"
     # Chunks holding more of the query's identifiers exactly come first, then by score: a typed identifier is
     # stronger evidence than its words scattered through a page.
     phrases = [KeywordQuery((), (words,)) for words in parsed.phrases]
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
+        found = _sqlite_fast(session, parsed, where, params, limit)
+        if found is not None:
+            return found
         exact = " + ".join(
             f"(chunk_fts.rowid IN (SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH :phrase{n}))"
             for n in range(len(phrases))
@@ -112,7 +156,7 @@ def keyword_search(
         params.update({f"phrase{n}": fts5_expression(phrase) for n, phrase in enumerate(phrases)})
         sql = (
             f"SELECT k.vector_id, -bm25(chunk_fts, {TITLE_WEIGHT}, {HEADING_WEIGHT}, {BODY_WEIGHT}) AS score, "
-            f"{exact or 0} AS exact FROM chunk_fts JOIN chunk_keywords k ON k.id = chunk_fts.rowid {joins} "
+            f"{exact or 0} AS exact FROM chunk_fts JOIN chunk_keywords k ON k.id = chunk_fts.rowid {JOINS} "
             f"WHERE chunk_fts MATCH :match AND {where} ORDER BY exact DESC, score DESC LIMIT :limit"
         )
         params["match"] = fts5_expression(parsed)
@@ -126,7 +170,7 @@ def keyword_search(
         params.update({f"phrase{n}": tsquery_expression(phrase) for n, phrase in enumerate(phrases)})
         sql = (
             f"SELECT k.vector_id, ts_rank({weights}, k.terms, q, 1) AS score, {exact or 0} AS exact "
-            f"FROM chunk_keywords k {joins}, to_tsquery('english', :match) q "
+            f"FROM chunk_keywords k {JOINS}, to_tsquery('english', :match) q "
             f"WHERE k.terms @@ q AND {where} ORDER BY exact DESC, score DESC LIMIT :limit"
         )
         params["match"] = tsquery_expression(parsed)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lightfast_pipeline.catalog.models import Chunk, Document, Repository, Store
 from lightfast_pipeline.metrics.record import record_metric
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.search.fuse import FUSIONS, best_per_key, fuse
+from lightfast_pipeline.search.fuse import DEFAULT_FUSION, FUSIONS, best_per_key, fuse
 from lightfast_pipeline.search.keyword import keyword_search
 from lightfast_pipeline.workspaces.repositories import RepositoryError, find_repository
 from lightfast_pipeline.workspaces.workspace import find_workspace
@@ -151,12 +151,13 @@ def search(
     mode: str = "hybrid",
     repository: str | None = None,
     path_prefix: str | None = None,
-    fusion: str = "rrf",
+    fusion: str = DEFAULT_FUSION,
     record: bool = True,
 ) -> SearchResult:
     """Top ``top_k`` hits in one workspace (by default the best chunk of each document).
 
-    ``mode``: ``hybrid`` (vector and keyword candidates fused by ``fusion``), ``vector`` or ``keyword``.
+    ``mode``: ``hybrid`` (vector and keyword candidates fused by ``fusion``: ``weighted`` sum, the measured
+    default, or ``rrf``), ``vector`` or ``keyword``.
     ``repository`` (id, uid or name) and ``path_prefix`` restrict the candidates. ``record=False`` keeps the
     query out of the query metrics (evaluation runs). Latency: ``embed``, ``vector``, ``keyword``, ``fuse``
     (catalog join and fusion), ``retrieve`` (everything but the query embedding) and ``total``, in milliseconds.
