@@ -86,17 +86,23 @@ JOINS = (
 )
 FAST_OVERSAMPLE = 4
 _RANKED = (
-    "SELECT rowid, -rank FROM chunk_fts WHERE chunk_fts MATCH :match "
-    f"AND rank MATCH 'bm25({TITLE_WEIGHT}, {HEADING_WEIGHT}, {BODY_WEIGHT})' ORDER BY rank LIMIT :limit"
+    f"SELECT rowid, -bm25(chunk_fts, {TITLE_WEIGHT}, {HEADING_WEIGHT}, {BODY_WEIGHT}) AS score FROM chunk_fts "
+    "WHERE chunk_fts MATCH :match ORDER BY score DESC LIMIT :limit"
+)
+# CROSS JOIN fixes SQLite's join order: look the few ranked rows up, never scan the store's chunks.
+_ALLOWED = (
+    "SELECT k.id, k.vector_id FROM chunk_keywords k CROSS JOIN chunks c ON c.vector_id = k.vector_id "
+    "CROSS JOIN documents d ON d.id = c.document_id CROSS JOIN repositories r ON r.id = c.repository_id "
+    "WHERE k.id IN ({rowids}) AND {where}"
 )
 
 
 def _sqlite_fast(
     session: Session, parsed: KeywordQuery, where: str, params: dict[str, object], limit: int
 ) -> list[KeywordMatch] | None:
-    """Rank in the FTS table alone (FTS5 sorts by BM25 itself), then join only the best rows for the filters.
+    """Rank in the FTS table alone, then join only the best rows to check the filters.
 
-    Rows with an exact identifier phrase come first, by their phrase score. Returns None when the filters
+    Rows with an exact identifier phrase come first. Returns None when the filters
     removed so many of the over-fetched rows that rows further down might be missed: the caller then runs the
     full query, which filters before it ranks.
     """
@@ -106,22 +112,25 @@ def _sqlite_fast(
     if parsed.phrases:
         phrases = fts5_expression(KeywordQuery((), parsed.phrases))
         exact = dict(session.execute(text(_RANKED), {"match": phrases, "limit": fetch}).all())
-    order = list(exact) + [rowid for rowid in ranked if rowid not in exact]
+    # Exact rows by their whole-query score where the ranked rows hold it, then the other exact rows, then the rest.
+    order = (
+        [rowid for rowid in ranked if rowid in exact]
+        + [rowid for rowid in exact if rowid not in ranked]
+        + [rowid for rowid in ranked if rowid not in exact]
+    )
     if not order:
         return []
     rowids = ", ".join(str(int(rowid)) for rowid in order)
     allowed = dict(
         session.execute(
-            text(f"SELECT k.id, k.vector_id FROM chunk_keywords k {JOINS} WHERE k.id IN ({rowids}) AND {where}"),
+            text(_ALLOWED.format(rowids=rowids, where=where)),
             params,
         ).all()
     )
     if len(allowed) < limit and fetch in (len(ranked), len(exact)):
         return None
     return [
-        KeywordMatch(allowed[rowid], max(ranked.get(rowid, 0.0), exact.get(rowid, 0.0)))
-        for rowid in order
-        if rowid in allowed
+        KeywordMatch(allowed[rowid], ranked.get(rowid, exact.get(rowid, 0.0))) for rowid in order if rowid in allowed
     ][:limit]
 
 
