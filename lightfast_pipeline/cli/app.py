@@ -23,6 +23,7 @@ from lightfast_pipeline.cli import (
     activity,
     dev,
     embedder,
+    eval,
     github,
     ingest,
     jobs,
@@ -53,6 +54,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(github.app, name="github")
 app.command("ingest")(ingest.ingest)
 app.command("search")(search.search_command)
+app.command("eval")(eval.eval_command)
 app.command("activity")(activity.activity)
 app.command("dev")(dev.dev)
 app.command("stats")(stats.stats)

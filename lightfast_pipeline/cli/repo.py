@@ -126,19 +126,13 @@ def detect_config_command(repo: str, json_output: bool = typer.Option(False, "--
 
 
 def _truth_payload(truth: IndexTruth) -> dict:
-    drifts = {
-        "missing": truth.missing,
-        "orphaned": truth.orphaned,
-        "stale": truth.stale,
-        "unrecorded": truth.unrecorded,
-    }
     return {
         "ok": truth.ok,
         "commit": truth.commit,
         "ledger": truth.ledger,
         "store": truth.store,
         "expected": truth.expected,
-        **{kind: ids[:100] for kind, ids in drifts.items()},
+        **{kind: ids[:100] for kind, ids in truth.drifts().items()},
         "counts": truth.counts(),
     }
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from lightfast_pipeline.catalog.keywords import keyword_ids
 from lightfast_pipeline.catalog.models import Chunk, Document, Repository, SkippedEntry, Store
 from lightfast_pipeline.config.detect import detect_config
 from lightfast_pipeline.index.chunk_plan import plan_chunks
@@ -129,7 +130,9 @@ def index_truth(runtime: Runtime, repository_id: int, source: Source, *, deep: b
     in_store = set().union(*store_ids(runtime, catalog.repository_uid, catalog.namespaces).values())
     ledger = set().union(*catalog.ledger.values())
     uids = {uid for uid, _blob, _hash in catalog.documents.values()}
-    return compare_index(catalog.commit, in_store, ledger, expected, uids)
+    with runtime.session() as session:
+        keywords = keyword_ids(session, catalog.repository_uid)
+    return compare_index(catalog.commit, in_store, ledger, expected, uids, keywords)
 
 
 def verify_under_lease(
