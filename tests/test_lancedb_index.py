@@ -7,6 +7,7 @@ folded into the index.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 
 from lightfast_pipeline.vectorstores.base import VectorRecord
 from lightfast_pipeline.vectorstores.lancedb_index import IndexAction, IndexPolicy, IndexState
-from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore
+from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore, table_name
 
 NS = "acme/docs"
 DIM = 32
@@ -109,3 +110,19 @@ def test_deleted_rows_never_come_back_from_the_index(indexed) -> None:
     assert store.query(NS, target.vector, top_k=1)[0].id == target.id
     store.delete(NS, [target.id])
     assert target.id not in [m.id for m in store.query(NS, target.vector, top_k=10)]
+
+
+def test_store_optimize_folds_every_unindexed_row_in(run) -> None:
+    from lightfast_pipeline.cli.common import get_runtime
+
+    store = get_runtime().vector_store
+    store.upsert(NS, records(0, 1_000, seed=1))
+    store.maintain_index(NS, force=True)
+    store.upsert(NS, records(1_000, 300, seed=2))  # far below refresh_unindexed: left to the schedule
+    assert store.index_state(NS).unindexed_rows == 300
+
+    optimized = run("store", "optimize", "--json")
+
+    assert optimized.exit_code == 0, optimized.output
+    assert list(json.loads(optimized.stdout)["tables"]) == [table_name(NS)]
+    assert store.index_state(NS).unindexed_rows == 0
