@@ -126,3 +126,19 @@ def test_store_optimize_folds_every_unindexed_row_in(run) -> None:
     assert optimized.exit_code == 0, optimized.output
     assert list(json.loads(optimized.stdout)["tables"]) == [table_name(NS)]
     assert store.index_state(NS).unindexed_rows == 0
+
+
+def test_search_handle_follows_writes_and_a_recreated_table(tmp_path: Path) -> None:
+    uri = str(tmp_path / "vectors")
+    reader, writer = LanceDBVectorStore(uri), LanceDBVectorStore(uri)
+    first = records(0, 50, seed=1)
+    writer.upsert(NS, first)
+    assert reader.query(NS, first[3].vector, top_k=1)[0].id == first[3].id  # handle opened and kept
+
+    more = records(50, 50, seed=2)
+    writer.upsert(NS, more)
+    assert reader.query(NS, more[5].vector, top_k=1)[0].id == more[5].id  # a new version is seen
+
+    writer.drop_namespace(NS)
+    writer.upsert(NS, [VectorRecord("other:d:1", more[5].vector, {"repository": "other"})])
+    assert [m.id for m in reader.query(NS, more[5].vector, top_k=5)] == ["other:d:1"]  # the new table

@@ -25,7 +25,7 @@ _NAME = re.compile(rf"^{INDEX_PREFIX}(\d+)$")
 class IndexPolicy:
     """When the vector index is built and refreshed, and how it is searched (see docs/architecture.md)."""
 
-    min_rows: int = 25_000  # exact search passes ~50 ms p95 around here (benchmarks/scale.py)
+    min_rows: int = 20_000  # exact search p95 passes ~50 ms between 10k and 25k rows (benchmarks/scale.py)
     refresh_unindexed: int = 10_000  # fold new rows in past this many (they are searched exactly until then)
     retrain_growth: float = 4.0  # retrain partitions when the table has grown this much since training
     nprobes: int = 20
@@ -90,6 +90,9 @@ def refresh_index(table: Any) -> None:
     table.optimize()
 
 
-def tune(query: Any, policy: IndexPolicy) -> Any:
-    """Search parameters for an indexed table: more partitions on demand so a narrow prefilter still fills k."""
-    return query.minimum_nprobes(policy.nprobes).maximum_nprobes(0).refine_factor(policy.refine_factor)
+def tune(query: Any, policy: IndexPolicy, *, filtered: bool) -> Any:
+    """Search parameters for an indexed table. A filtered search may probe more partitions until it has k
+    matching rows (a narrow prefilter must still fill k); an unfiltered one probes exactly ``nprobes``
+    (allowing more costs ~1.5x even when it is not needed)."""
+    query = query.minimum_nprobes(policy.nprobes).maximum_nprobes(0 if filtered else policy.nprobes)
+    return query.refine_factor(policy.refine_factor)
