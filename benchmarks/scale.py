@@ -244,15 +244,20 @@ def bench_stats(runs: int) -> None:
             "comparison": stats.comparison_section,
             "health": lambda con: stats.health_section(con, None),
         }
-        print(f"  {'range':<6}{'query':<13}{'load order ms':>14}{'random order ms':>17}{'ratio':>7}")
+        print(
+            f"  {'range':<6}{'query':<13}{'CLI ms':>8}{'open connection ms':>20}{'random order CLI ms':>21}{'ratio':>7}"
+        )
         for name, days in (("24h", 1), ("7d", 7), ("30d", 30)):
             window = StatsRange(END - timedelta(days=days), END)
-            for section, read in sections.items():
-                figures = [
-                    timed(lambda path=path, read=read, window=window: _read(stats, path, window, read))
-                    for path in (loaded, shuffled)
-                ]
-                print(f"  {name:<6}{section:<13}{figures[0]:>14.1f}{figures[1]:>17.1f}{figures[0] / figures[1]:>7.2f}")
+            with stats.read_models(loaded, window) as open_connection:
+                for section, read in sections.items():
+                    cli, shuffled_cli = (
+                        timed(lambda path=path, read=read, window=window: _read(stats, path, window, read))
+                        for path in (loaded, shuffled)
+                    )
+                    alone = timed(lambda read=read: read(open_connection))
+                    ratio = cli / shuffled_cli
+                    print(f"  {name:<6}{section:<13}{cli:>8.1f}{alone:>20.1f}{shuffled_cli:>21.1f}{ratio:>7.2f}")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
