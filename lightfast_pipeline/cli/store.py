@@ -1,4 +1,4 @@
-"""`lightfast store …`: list stores, rebuild one with the configured embedder."""
+"""`lightfast store …`: list stores, rebuild one with the configured embedder, optimize the embedded store."""
 
 from __future__ import annotations
 
@@ -85,3 +85,24 @@ def rebuild(
     failed = [run["run_id"] for run in runs if run["status"] != "completed"]
     if failed:
         fail(f"{len(failed)} ingestion run(s) did not complete: {', '.join(failed)}")
+
+
+@app.command("optimize")
+def optimize(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Embedded store maintenance: bring each table's vector index up to date, compact, drop old versions.
+
+    Writers already build and refresh the index when a table crosses a threshold; run this on a schedule
+    for compaction and version cleanup (it is safe beside running writers and readers).
+    """
+    from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore  # pyarrow: only when used
+
+    with user_errors(*_errors()):
+        vectors = get_runtime().vector_store
+        if not isinstance(vectors, LanceDBVectorStore):
+            fail(f"nothing to optimize on the {vectors.backend} backend: it indexes on its own")
+        actions = {name: str(action) for name, action in vectors.optimize().items()}
+    if json_output:
+        print_json({"tables": actions})
+        return
+    for name, action in actions.items():
+        console.print(f"{name}: compacted; vector index: {action}")
