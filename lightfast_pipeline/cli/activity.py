@@ -25,7 +25,12 @@ def parse_time(value: str, *, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(value.strip())
     if match:
         amount, unit = match.groups()
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:  # further back than year 1
+            from lightfast_pipeline.activity.timeline import TimelineError
+
+            raise TimelineError(f"invalid time {value!r}: that is before year 1") from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

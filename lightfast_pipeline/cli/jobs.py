@@ -13,6 +13,7 @@ from lightfast_pipeline.cli.common import get_runtime, print_json, user_errors
 if TYPE_CHECKING:  # each command imports the jobs API (and Dagster) when it runs
     from lightfast_pipeline.runs.jobs import Job
 
+MAX_WINDOW_HOURS = 24 * 36_600  # a century, as for `lightfast stats --range`
 app = typer.Typer(help="Ingestion jobs, read from Dagster's run history.", no_args_is_help=True)
 DEFAULT_LIMIT = 20  # = runs.jobs.DEFAULT_LIMIT (tests/test_cli_imports.py keeps them equal)
 
@@ -103,7 +104,9 @@ def recent_command(
 @app.command("stats")
 def stats_command(
     workspace: str | None = WORKSPACE_OPTION,
-    hours: float = typer.Option(24.0, "--hours", min=0.001, help="Window: jobs created in the last N hours."),
+    hours: float = typer.Option(
+        24.0, "--hours", min=0.001, max=MAX_WINDOW_HOURS, help="Window: jobs created in the last N hours."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Counts per status, success rate and mean duration of completed jobs."""

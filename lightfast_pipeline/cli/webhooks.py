@@ -37,7 +37,7 @@ def serve(
 @app.command("deliveries")
 def deliveries(
     status: str = typer.Option(None, "--status", help="Only deliveries with this status."),
-    limit: int = typer.Option(50, "--limit", min=1, help="Newest N deliveries."),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Newest N deliveries (at most 10,000)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored webhook deliveries, newest first, with what each one caused."""
