@@ -28,8 +28,8 @@ class IndexPolicy:
     min_rows: int = 20_000  # exact search p95 passes ~50 ms between 10k and 25k rows (benchmarks/scale.py)
     refresh_unindexed: int = 10_000  # fold new rows in past this many (they are searched exactly until then)
     retrain_growth: float = 4.0  # retrain partitions when the table has grown this much since training
-    nprobes: int = 20
-    refine_factor: int = 5
+    nprobes: int = 10  # at 1M (122 partitions): recall@10 0.983, 41 ms CPU p50; 20 probes: 0.993, 68 ms
+    refine_factor: int = 10
 
 
 class IndexAction(enum.StrEnum):
