@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from lightfast_pipeline.activity.log import record_activity
-from lightfast_pipeline.metrics.refresh import refresh_warehouse
+from lightfast_pipeline.metrics.current import bring_current
 from lightfast_pipeline.runtime import Runtime
 from tests.support.api_server import (
     ApiServer,
@@ -68,7 +68,8 @@ def state(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         alpha = build_tenant(runtime, root, "alpha", "zebra", "5551")
         beta = build_tenant(runtime, root, "beta", "kumquat", "5552")
         settings = runtime.settings
-        assert refresh_warehouse(settings.warehouse_path, runtime.instance, settings.database_url).refreshed
+        refreshed = bring_current(settings.warehouse_path, runtime.instance, settings.database_url, user="tester")
+        assert refreshed.job == "rebuild_metrics"  # a new warehouse: the metrics job builds the models
         server = start_server(
             dict(__import__("os").environ),
             root / "serve.log",

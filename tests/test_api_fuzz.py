@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightfast_pipeline.metrics.refresh import refresh_warehouse
+from lightfast_pipeline.metrics.current import bring_current
 from lightfast_pipeline.runtime import Runtime
 from tests.support.api_server import Tenant, api_environment, build_tenant, environment, start_server
 from tests.support.github_fixtures import APP_ID, WEBHOOK_SECRET, app_key_pair
@@ -87,7 +87,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzState]:
         runtime = Runtime()
         tenant = build_tenant(runtime, root, "fuzz", "walrus", "9001")
         settings_ = runtime.settings
-        refresh_warehouse(settings_.warehouse_path, runtime.instance, settings_.database_url)
+        bring_current(settings_.warehouse_path, runtime.instance, settings_.database_url, user="tester")
         server = start_server(dict(os.environ), root / "serve.log", "--rate-limit", "1000000", "--burst", "1000000")
         try:
             with server.client(tenant.keys["admin"], timeout=120) as client:
