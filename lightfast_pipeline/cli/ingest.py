@@ -94,7 +94,8 @@ def ingest(
         print_json(summary)
     else:
         docs, chunks = summary["documents"], summary["chunks"]
-        console.print(f"run {run_id}: [bold]{status}[/] at {(summary['commit'] or '')[:12]}")
+        where = f" at {summary['commit'][:12]}" if summary["commit"] else ""
+        console.print(f"run {run_id}: [bold]{status}[/]{where}")
         console.print(
             f"documents: {docs['added']} added, {docs['modified']} modified, {docs['deleted']} deleted, "
             f"{docs['unchanged']} unchanged, {docs['skipped']} skipped"

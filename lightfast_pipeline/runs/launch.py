@@ -31,7 +31,10 @@ from lightfast_pipeline import tags
 JOB_NAME = "ingest_repository"
 QUEUE_DAEMON = "QUEUED_RUN_COORDINATOR"
 DAEMON_FRESH_SECONDS = 60
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The run's events (step failures with their stack traces included) are kept in the instance's event log and
+# shown by the Dagster UI; a run executed in the CLI process prints none of them to the terminal, where the
+# command prints its own one-line outcome.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 STATUS_NAMES = {"SUCCESS": "completed", "FAILURE": "failed", "CANCELED": "cancelled"}
 LAUNCH_RUN = """
 mutation Launch($executionParams: ExecutionParams!) {
