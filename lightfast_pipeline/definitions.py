@@ -8,7 +8,9 @@ from dagster import Definitions
 
 from lightfast_pipeline.assets.ingestion import ingestion_assets
 from lightfast_pipeline.jobs.ingestion import ingest_repository_job
-from lightfast_pipeline.resources.lightfast import CatalogResource, EmbedderResource, VectorStoreResource
+from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.embedder import EmbedderResource
+from lightfast_pipeline.resources.vector_store import VectorStoreResource
 from lightfast_pipeline.schedules.reconciliation import reconciliation_schedule
 from lightfast_pipeline.sensors.github import github_deliveries_sensor
 from lightfast_pipeline.sensors.repositories import repository_lifecycle_sensor

@@ -1,7 +1,7 @@
 """The objects every entry point needs (catalog, embedder, vector store), built once from settings.
 
-CLI commands, the webhook receiver and sensors use a :class:`Runtime`; Dagster assets get the same objects
-through resources (``resources/``), which build a Runtime from their ``EnvVar``-backed config.
+CLI commands and the webhook receiver use a :class:`Runtime` built from settings; Dagster assets, sensors and
+schedules get one from their resources (``resources/catalog.py``), never from the environment.
 """
 
 from __future__ import annotations
@@ -67,14 +67,3 @@ class Runtime:
         from dagster import DagsterInstance
 
         return DagsterInstance.get()
-
-
-_migrated: set[str] = set()
-
-
-def runtime_on(instance: DagsterInstance) -> Runtime:
-    """A Runtime on a sensor's or schedule's instance (the catalog is migrated once per process)."""
-    settings = load_settings()
-    runtime = Runtime(settings, instance=instance, migrate_catalog=settings.database_url not in _migrated)
-    _migrated.add(settings.database_url)
-    return runtime

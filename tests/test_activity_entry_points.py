@@ -34,6 +34,7 @@ from tests.support import activity_data
 from tests.support.activity_data import tiny_job
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
 from tests.support.gitrepo import DEFAULT_CONFIG
+from tests.support.resources import catalog_resources
 
 runner = CliRunner()
 REPO_ID = 880001
@@ -161,7 +162,11 @@ class GitHubFlow:
         delivery_id = headers["X-GitHub-Delivery"]
         received = [e for e in _events(self.runtime) if e.delivery_id == delivery_id]
         assert [(e.action, e.status) for e in received] == [(actions.DELIVERY_RECEIVED, "in_progress")]
-        result = github_deliveries_sensor(build_sensor_context(instance=self.runtime.instance, cursor=self.cursor))
+        result = github_deliveries_sensor(
+            build_sensor_context(
+                instance=self.runtime.instance, cursor=self.cursor, resources=catalog_resources(self.runtime.settings)
+            )
+        )
         if isinstance(result, SensorResult):
             self.cursor = result.cursor
         self.deliveries.append(delivery_id)

@@ -20,6 +20,8 @@ from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.health import HealthLevel, record_health_levels, record_workspace_health
 from lightfast_pipeline.activity.notify import deliver_pending, post_message
 from lightfast_pipeline.catalog.models import ActivityEvent, NotificationSent, utcnow
+from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.notifications import NotificationsResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sensors.notifications import deliver_notifications, notify_run_failures
 from lightfast_pipeline.settings import NotifySettings, Settings, load_notify_settings
@@ -66,12 +68,22 @@ def _run_failure_sensor(env: Env, run_id: str) -> None:
         dagster_event=records[0].event_log_entry.dagster_event,
         dagster_instance=env.instance,
         dagster_run=env.instance.get_run_by_id(run_id),
+        resources=_resources(env),
     ).for_run_failure()
     notify_run_failures(context)
 
 
+def _resources(env: Env) -> dict[str, object]:
+    """The sensors' resources, as instances on this test's catalog and receiver (from its environment)."""
+    notify = load_notify_settings()
+    return {
+        "catalog": CatalogResource(database_url=env.runtime.settings.database_url),
+        "notifications": NotificationsResource(webhook_url=notify.webhook_url, dagster_ui_url=notify.dagster_ui_url),
+    }
+
+
 def _deliver_sensor(env: Env) -> str:
-    return deliver_notifications(build_sensor_context(instance=env.instance)).skip_message
+    return deliver_notifications(build_sensor_context(instance=env.instance, resources=_resources(env))).skip_message
 
 
 def _rows(env: Env, action: str) -> list[ActivityEvent]:

@@ -57,10 +57,17 @@ def test_ingestion_asset_graph_is_pinned() -> None:
         for key in graph.get_all_asset_keys()
     }
     assert upstream == {"documents": [], "chunks": ["documents"], "embeddings": ["chunks"]}
+    kinds = {"documents": {"python", "git"}, "chunks": {"python"}, "embeddings": {"python", "lancedb"}}
     for name in ("documents", "chunks", "embeddings"):
         node = graph.get(AssetKey(name))
         assert node.partitions_def.name == "repositories"
         assert node.group_name == "ingestion"
+        assert node.kinds == kinds[name]
+    # one unit: a single op that cannot be subset, with the index-truth check on embeddings
+    [unit] = defs.assets
+    assert not unit.can_subset and unit.node_def.name == "ingestion"
+    assert [key.to_user_string() for key in graph.asset_check_keys] == ["embeddings:index_truth"]
+    assert defs.resolve_job_def("ingest_repository").graph.node_names() == ["ingestion"]
 
 
 def test_metrics_location_holds_the_warehouse_and_the_notifications() -> None:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from lightfast_pipeline.activity.export import write_csv
+from lightfast_pipeline.activity.export import write_export
 from lightfast_pipeline.activity.timeline import Entry
 from lightfast_pipeline.catalog.db import is_migrated
 from lightfast_pipeline.catalog.models import Document, Repository, SkippedEntry, SourceType, WebhookDelivery
@@ -140,7 +140,7 @@ def test_csv_export_neutralises_formulas() -> None:
         for n, value in enumerate(hostile)
     ]
     out = io.StringIO()
-    write_csv(entries, out)
+    write_export(entries, out, "csv")
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     expected = ['\'=HYPERLINK("http://x")', "'+1+1", "'-2+3", "'@SUM(A1)", "plain"]
     assert [row["reason"] for row in rows] == expected
@@ -389,3 +389,20 @@ def test_an_unparsable_app_key_is_an_auth_error() -> None:
 
     with pytest.raises(GitHubAuthError, match="not a valid RSA PEM key"):
         app_jwt(AppCredentials(app_id="1", private_key="this is not a key\n"))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("jobs", "stats", "--hours", "1e308"),
+        ("webhooks", "deliveries", "--limit", "99999999999999999999"),
+        ("activity", "--since", "99999999d"),
+        ("activity", "--search", "x" * 100_000),
+        ("stats", "--range", "100000000d", "--no-refresh"),
+    ],
+    ids=["hours", "limit", "since", "search", "range"],
+)
+def test_absurd_cli_values_end_in_one_line_not_a_traceback(run, args: tuple[str, ...]) -> None:
+    result = run(*args)  # the fixture re-raises anything the command did not handle
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output

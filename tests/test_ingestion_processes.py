@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from sqlalchemy import func, select
 
@@ -35,6 +36,7 @@ def docs_repo(path: Path, folder: str) -> GitRepo:
     return repo
 
 
+@pytest.mark.shared_fixtures
 def test_two_repositories_of_one_workspace_ingest_at_once(lightfast_env: Settings, tmp_path: Path) -> None:
     first = docs_repo(tmp_path / "development", "development")
     second = docs_repo(tmp_path / "tutorial", "tutorial")
@@ -60,6 +62,7 @@ def test_two_repositories_of_one_workspace_ingest_at_once(lightfast_env: Setting
     assert hits[0]["path"] == "docs/tutorial/dark-mode.md"
 
 
+@pytest.mark.shared_fixtures
 def test_run_killed_half_way_is_repaired_by_the_next_run(lightfast_env: Settings, tmp_path: Path) -> None:
     repo = docs_repo(tmp_path / "docs", "development")
     assert cli("repo", "connect", str(repo.path)).returncode == 0

@@ -70,7 +70,7 @@ from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths
 from tests.support.postgres import DEPLOY_DIR, create_database, deploy_environment, drop_database, write_deploy_instance
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.shared_fixtures]
 
 LOCATION = "production_test"
 LIGHTFAST = "lightfast_pipeline"

@@ -36,6 +36,7 @@ from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
 from tests.support.gitrepo import DEFAULT_CONFIG
+from tests.support.resources import catalog_resources
 
 REPO_ID = 777001
 NOW = datetime.now(UTC)
@@ -52,6 +53,7 @@ class World:
         self.git = git
         self.github = github
         self.instance: DagsterInstance = runtime.instance
+        self.resources = catalog_resources(runtime.settings)
         self.cursor: str | None = None
         self.repository_id = 0
         self.workspace_slug = ""
@@ -73,7 +75,7 @@ class World:
 
     def tick(self) -> list[RunRequest]:
         """Evaluate the delivery sensor once, as the daemon would."""
-        context = build_sensor_context(instance=self.instance, cursor=self.cursor)
+        context = build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources)
         result = github_deliveries_sensor(context)
         if isinstance(result, SensorResult):
             self.cursor = result.cursor
@@ -130,12 +132,12 @@ def world(lightfast_env: Settings, github_app: GitHubApp, tmp_path: Path) -> Ite
         w.repository_id = connect_github_repository(runtime, FULL_NAME, None, None, "alice").id
 
         # the lifecycle sensor requests the initial sync, once
-        result = repository_lifecycle_sensor(build_sensor_context(instance=w.instance))
+        result = repository_lifecycle_sensor(build_sensor_context(instance=w.instance, resources=w.resources))
         (initial,) = result.run_requests
         assert initial.tags[tags.TRIGGER] == "automatic" and initial.partition_key == w.repository().uid
         report = w.execute(initial)
         assert report["documents"]["added"] == 2
-        again = repository_lifecycle_sensor(build_sensor_context(instance=w.instance))
+        again = repository_lifecycle_sensor(build_sensor_context(instance=w.instance, resources=w.resources))
         assert not isinstance(again, SensorResult)
         yield w
 
@@ -300,18 +302,22 @@ def test_skips_suspension_archive_and_reconciliation(world: World) -> None:
     world.tick()
     assert world.repository().archived
     world.git.commit({"docs/late.md": "# Late\n\nNever synced while archived.\n"})
-    schedule = reconciliation_schedule(build_schedule_context(instance=world.instance, scheduled_execution_time=NOW))
+    schedule = reconciliation_schedule(
+        build_schedule_context(instance=world.instance, scheduled_execution_time=NOW, resources=world.resources)
+    )
     assert not isinstance(schedule, list)  # archived: no syncs
 
     world.post("repository.publicized.json", "repository", action="unarchived")
     world.tick()
     (scheduled,) = reconciliation_schedule(
-        build_schedule_context(instance=world.instance, scheduled_execution_time=NOW)
+        build_schedule_context(instance=world.instance, scheduled_execution_time=NOW, resources=world.resources)
     )
     assert scheduled.tags[tags.TRIGGER] == "scheduled"
     world.execute(scheduled)
     assert "docs/late.md" in world.paths()
     assert not isinstance(
-        reconciliation_schedule(build_schedule_context(instance=world.instance, scheduled_execution_time=NOW)),
+        reconciliation_schedule(
+            build_schedule_context(instance=world.instance, scheduled_execution_time=NOW, resources=world.resources)
+        ),
         list,
     )

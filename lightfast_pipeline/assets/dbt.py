@@ -30,7 +30,7 @@ from lightfast_pipeline.metrics.loader import ensure_schema
 from lightfast_pipeline.metrics.ranges import parse_range
 from lightfast_pipeline.metrics.stats import read_models
 from lightfast_pipeline.metrics.writer import warehouse_writer
-from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.resources.catalog import CatalogResource
 
 WAREHOUSE_POOL = "lightfast_warehouse"  # limit 1: `dagster instance concurrency set lightfast_warehouse 1`
 METRICS_GROUP = "metrics"
@@ -51,14 +51,14 @@ class MetricsTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=MetricsTranslator(),
     pool=WAREHOUSE_POOL,
 )
-def dbt_metrics_models(context: AssetExecutionContext) -> Iterator[Any]:
+def dbt_metrics_models(context: AssetExecutionContext, catalog: CatalogResource) -> Iterator[Any]:
     """``dbt build`` of dbt_metrics into a copy of the warehouse that replaces it when the build succeeds.
 
     A build of every model marks the warehouse as holding this project version's models; a subset (one model
     materialised from the UI) does not.
     """
     dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
-    with warehouse_writer(load_settings().warehouse_path) as building:
+    with warehouse_writer(catalog.settings().warehouse_path) as building:
         with duckdb.connect(str(building)) as con:
             ensure_schema(con)  # the sources exist before the views over them, even on a new warehouse
         yield from dbt.cli(["build", *warehouse_vars(building)], context=context).stream()
@@ -89,10 +89,11 @@ SEVERITY = {"degraded": AssetCheckSeverity.WARN, "down": AssetCheckSeverity.ERRO
     check_specs=[AssetCheckSpec("workspace_health", asset="warehouse_metrics")],
     description="Last-24h figures of the dbt models as numeric metadata, and workspace health as a check.",
 )
-def warehouse_metrics(context: AssetExecutionContext) -> MaterializeResult:
+def warehouse_metrics(context: AssetExecutionContext, catalog: CatalogResource) -> MaterializeResult:
     """Publish success rate, runs, duration and time-to-searchable percentiles; check workspace health."""
-    figures, workspaces = read_metrics(load_settings().warehouse_path)
-    record_workspace_health(load_settings(), workspaces)  # health.changed activity + notification
+    settings = catalog.settings()
+    figures, workspaces = read_metrics(settings.warehouse_path)
+    record_workspace_health(settings, workspaces)  # health.changed activity + notification
     context.log.info("metrics over the last 24 h: %s", figures)
     return MaterializeResult(
         metadata={key: MetadataValue.float(value) for key, value in figures.items() if value is not None},

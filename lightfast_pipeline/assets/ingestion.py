@@ -1,36 +1,41 @@
-"""Ingestion assets, partitioned per repository: documents → chunks → embeddings.
+"""Ingestion, partitioned per repository: one multi-asset over ``documents → chunks → embeddings``.
 
-Each body is thin: the work lives in ``lightfast_pipeline.ingestion`` (plain Python over the catalog, the
+One unit that cannot be subset: the repository lease is held from the first read to the commit and the
+``index_truth`` check, so the UI cannot materialise ``embeddings`` alone and no stage replays a stored plan.
+The body is thin: the work lives in ``lightfast_pipeline.ingestion`` (plain Python over the catalog, the
 source, the embedder and the store). A run from the Dagster UI and ``lightfast ingest`` are the same job.
 """
 
 import time
+from collections.abc import Iterator
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
+    AssetSpec,
     Config,
     Failure,
     MaterializeResult,
     MetadataValue,
-    Output,
-    asset,
+    multi_asset,
 )
 
 from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.models import Repository
+from lightfast_pipeline.checks.ingestion import index_truth_check, index_truth_error, index_truth_result
 from lightfast_pipeline.ingestion import progress as embedding_progress
 from lightfast_pipeline.ingestion.chunk import chunk_documents
 from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_ingestion, end_ingestion
 from lightfast_pipeline.ingestion.read import ConfigInvalid, read_documents
-from lightfast_pipeline.ingestion.stages import ChunksStage, DocumentsStage
+from lightfast_pipeline.ingestion.stages import ChunksStage, DocumentsStage, IngestReport
+from lightfast_pipeline.ingestion.verify import index_truth
 from lightfast_pipeline.ingestion.write import write_index
 from lightfast_pipeline.jobs.partitions import repositories_partitions
-from lightfast_pipeline.resources.lightfast import (
-    CatalogResource,
-    EmbedderResource,
-    VectorStoreResource,
-    runtime_from_resources,
-)
+from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.embedder import EmbedderResource
+from lightfast_pipeline.resources.vector_store import VectorStoreResource
+from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.sources.factory import source_for
 
 GROUP = "ingestion"
@@ -40,10 +45,6 @@ class IngestConfig(Config):
     """``full``: re-read and re-chunk every file (vectors are still reused by content hash)."""
 
     full: bool = False
-
-
-def _runtime(context: AssetExecutionContext, catalog, embedder, vector_store):
-    return runtime_from_resources(catalog, embedder, vector_store, context.instance)
 
 
 def _run_is_alive(context: AssetExecutionContext):
@@ -100,21 +101,100 @@ def _elapsed_ms(context: AssetExecutionContext) -> float | None:
     return max(0.0, (time.time() - record.start_time) * 1000)
 
 
-def _abort(context: AssetExecutionContext, runtime, stage_or_id, error: BaseException) -> None:
-    repository_id = stage_or_id if isinstance(stage_or_id, int) else stage_or_id.repository_id
+def _abort(context: AssetExecutionContext, runtime: Runtime, repository_id: int, error: BaseException) -> None:
     end_ingestion(runtime, repository_id, context.run_id, None, duration_ms=_elapsed_ms(context), error=error)
 
 
-@asset(partitions_def=repositories_partitions, group_name=GROUP, kinds={"python", "git"})
-def documents(
+def _documents_metadata(stage: DocumentsStage) -> dict:
+    return {
+        "commit": MetadataValue.text(stage.commit or ""),
+        "files_to_index": len(stage.changed),
+        "files_renamed": len(stage.renamed),
+        "blobs_read": stage.blobs_read,
+        "api_calls": stage.api_calls,
+        "seconds_read": round(stage.seconds.get("plan", 0) + stage.seconds.get("read", 0), 3),
+    }
+
+
+def _chunks_metadata(stage: ChunksStage) -> dict:
+    return {
+        "chunks_to_embed": sum(len(plan.embed) for plan in stage.plans),
+        "chunks_to_reuse": sum(len(plan.reuse) for plan in stage.plans),
+        "chunks_kept": sum(len(plan.keep) for plan in stage.plans),
+        "chunks_to_delete": len(stage.dead),
+        "seconds_chunk": round(stage.seconds, 3),
+    }
+
+
+def _embeddings_metadata(report: IngestReport) -> dict:
+    return {
+        "commit": MetadataValue.text(report.commit or ""),
+        **{f"documents_{key}": value for key, value in report.documents.items()},
+        **{f"chunks_{key}": value for key, value in report.chunks.items()},
+        **{f"seconds_{key}": round(value, 3) for key, value in report.seconds.items()},
+        "report": MetadataValue.json(
+            {
+                "commit": report.commit,
+                "documents": report.documents,
+                "chunks": report.chunks,
+                "skipped": report.skipped,
+            }
+        ),
+    }
+
+
+def _check_index(runtime: Runtime, repository_id: int, source: Source) -> AssetCheckResult:
+    try:
+        return index_truth_result(index_truth(runtime, repository_id, source))
+    except Exception as error:  # the index is committed: report the check as failed, not the run
+        return index_truth_error(error)
+
+
+@multi_asset(
+    name="ingestion",
+    specs=[
+        AssetSpec(
+            "documents",
+            description="The repository's documents at its branch head, planned against the catalog "
+            "(only changed blobs read).",
+            group_name=GROUP,
+            kinds={"python", "git"},
+        ),
+        AssetSpec(
+            "chunks",
+            deps=["documents"],
+            description="Structure-aware chunks of changed documents, each marked keep / reuse / embed / delete.",
+            group_name=GROUP,
+            kinds={"python"},
+        ),
+        AssetSpec(
+            "embeddings",
+            deps=["chunks"],
+            description="Vectors in the workspace's store, equal to the chunk ledger once this step commits.",
+            group_name=GROUP,
+            kinds={"python", "lancedb"},
+        ),
+    ],
+    check_specs=[index_truth_check],
+    partitions_def=repositories_partitions,
+    can_subset=False,
+)
+def ingestion(
     context: AssetExecutionContext,
     config: IngestConfig,
     catalog: CatalogResource,
     embedder: EmbedderResource,
     vector_store: VectorStoreResource,
-) -> Output[DocumentsStage]:
-    """The repository's documents at its branch head, planned against the catalog (only changed blobs read)."""
-    runtime = _runtime(context, catalog, embedder, vector_store)
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """One ingestion of a repository, as one unit under its lease: read → chunk → embed and commit → check.
+
+    The three materialisations are reported as each stage finishes; nothing passes between them through
+    storage, so no stage can replay another run's plan.
+    """
+    settings = catalog.settings()
+    runtime = catalog.runtime(
+        context.instance, embedder=embedder.build(settings), vector_store=vector_store.build(settings)
+    )
     full = config.full or context.run.tags.get(tags.FULL_REINDEX) == "true"
     user = context.run.tags.get(tags.USER, "system")
     try:
@@ -133,85 +213,21 @@ def documents(
             repository = session.get(Repository, repository_id)
             _complete_job_tags(context, repository)
             source = source_for(repository, runtime.settings)
-        stage = read_documents(runtime, repository_id, source, run_id=context.run_id, full=full, actor=user)
+        documents = read_documents(runtime, repository_id, source, run_id=context.run_id, full=full, actor=user)
+        yield MaterializeResult(asset_key="documents", metadata=_documents_metadata(documents))
+        chunks = chunk_documents(runtime, documents)
+        yield MaterializeResult(asset_key="chunks", metadata=_chunks_metadata(chunks))
+        report = write_index(runtime, chunks, progress=_progress(context))
+        check = _check_index(runtime, repository_id, source)
     except ConfigInvalid as error:
         _abort(context, runtime, repository_id, error)
         raise Failure(description=f"invalid lightfast.yml, nothing changed: {error}") from error
     except BaseException as error:
         _abort(context, runtime, repository_id, error)
         raise
-    return Output(
-        stage,
-        metadata={
-            "commit": MetadataValue.text(stage.commit or ""),
-            "files_to_index": len(stage.changed),
-            "files_renamed": len(stage.renamed),
-            "blobs_read": stage.blobs_read,
-            "api_calls": stage.api_calls,
-            "seconds_read": round(stage.seconds.get("plan", 0) + stage.seconds.get("read", 0), 3),
-        },
-    )
+    end_ingestion(runtime, repository_id, context.run_id, report, duration_ms=_elapsed_ms(context))
+    yield MaterializeResult(asset_key="embeddings", metadata=_embeddings_metadata(report))
+    yield check
 
 
-@asset(partitions_def=repositories_partitions, group_name=GROUP, kinds={"python"})
-def chunks(
-    context: AssetExecutionContext,
-    documents: DocumentsStage,
-    catalog: CatalogResource,
-    embedder: EmbedderResource,
-    vector_store: VectorStoreResource,
-) -> Output[ChunksStage]:
-    """Structure-aware chunks of changed documents, each marked keep / reuse / embed / delete."""
-    runtime = _runtime(context, catalog, embedder, vector_store)
-    try:
-        stage = chunk_documents(runtime, documents)
-    except BaseException as error:
-        _abort(context, runtime, documents, error)
-        raise
-    return Output(
-        stage,
-        metadata={
-            "chunks_to_embed": sum(len(plan.embed) for plan in stage.plans),
-            "chunks_to_reuse": sum(len(plan.reuse) for plan in stage.plans),
-            "chunks_kept": sum(len(plan.keep) for plan in stage.plans),
-            "chunks_to_delete": len(stage.dead),
-            "seconds_chunk": round(stage.seconds, 3),
-        },
-    )
-
-
-@asset(partitions_def=repositories_partitions, group_name=GROUP, kinds={"python", "lancedb"})
-def embeddings(
-    context: AssetExecutionContext,
-    chunks: ChunksStage,
-    catalog: CatalogResource,
-    embedder: EmbedderResource,
-    vector_store: VectorStoreResource,
-) -> MaterializeResult:
-    """Vectors in the workspace's store, equal to the chunk ledger once this step commits."""
-    runtime = _runtime(context, catalog, embedder, vector_store)
-    try:
-        report = write_index(runtime, chunks, progress=_progress(context))
-    except BaseException as error:
-        _abort(context, runtime, chunks.documents, error)
-        raise
-    end_ingestion(runtime, chunks.documents.repository_id, context.run_id, report, duration_ms=_elapsed_ms(context))
-    return MaterializeResult(
-        metadata={
-            "commit": MetadataValue.text(report.commit or ""),
-            **{f"documents_{key}": value for key, value in report.documents.items()},
-            **{f"chunks_{key}": value for key, value in report.chunks.items()},
-            **{f"seconds_{key}": round(value, 3) for key, value in report.seconds.items()},
-            "report": MetadataValue.json(
-                {
-                    "commit": report.commit,
-                    "documents": report.documents,
-                    "chunks": report.chunks,
-                    "skipped": report.skipped,
-                }
-            ),
-        }
-    )
-
-
-ingestion_assets = [documents, chunks, embeddings]
+ingestion_assets = [ingestion]

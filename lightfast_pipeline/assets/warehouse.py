@@ -14,8 +14,7 @@ from lightfast_pipeline.assets.dbt import METRICS_GROUP, WAREHOUSE_POOL, dbt_met
 from lightfast_pipeline.metrics.loader import RAW_TABLES
 from lightfast_pipeline.metrics.refresh import load_into
 from lightfast_pipeline.metrics.writer import warehouse_writer
-from lightfast_pipeline.resources.lightfast import CatalogResource
-from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.resources.catalog import CatalogResource
 
 INGEST_JOB = "ingest_repository"
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
@@ -31,7 +30,7 @@ PENDING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStat
 )
 def warehouse_raw(context: AssetExecutionContext, catalog: CatalogResource) -> Iterator[MaterializeResult]:
     """Load what changed since the last refresh into a copy of the warehouse, then swap it in."""
-    settings = catalog.resolve(load_settings())
+    settings = catalog.settings()
     with warehouse_writer(settings.warehouse_path) as building:
         loaded = load_into(building, context.instance, settings.database_url)
     context.log.info(f"warehouse loaded {loaded}")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from dagster import DagsterInstance
 
 from lightfast_pipeline.cli.common import console, error_console, fail, print_json
-from lightfast_pipeline.metrics.current import MetricsJobFailed, bring_current
-from lightfast_pipeline.metrics.ranges import RangeError, parse_range
-from lightfast_pipeline.metrics.stats import WarehouseNotReady, read_stats
-from lightfast_pipeline.runtime import Runtime
+
+if TYPE_CHECKING:  # the warehouse, dbt and Dagster are imported when the command runs
+    from lightfast_pipeline.runtime import Runtime
 
 
 def stats(
@@ -29,6 +27,10 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Statistics of ingestion jobs (the warehouse's dbt models; a stale warehouse is refreshed first)."""
+    from lightfast_pipeline.metrics.ranges import RangeError, parse_range
+    from lightfast_pipeline.metrics.stats import WarehouseNotReady, read_stats
+    from lightfast_pipeline.runtime import Runtime
+
     try:
         stats_range = parse_range(range_)
     except RangeError as error:
@@ -56,6 +58,10 @@ def stats(
 
 def _refresh(runtime: Runtime, *, quiet: bool) -> None:
     """The metrics job when the warehouse is stale, unless another writer is busy (the last refresh answers)."""
+    from dagster import DagsterInstance
+
+    from lightfast_pipeline.metrics.current import MetricsJobFailed, bring_current
+
     settings = runtime.settings
     # stdout is the answer (--json): the job's dbt log lines, which dagster-dbt prints there, go to stderr
     with DagsterInstance.get() as instance, contextlib.redirect_stdout(sys.stderr):

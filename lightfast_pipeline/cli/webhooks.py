@@ -6,9 +6,7 @@ import gc
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
-from lightfast_pipeline.catalog.models import DeliveryStatus, WebhookDelivery
 from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json
 
 app = typer.Typer(help="Receive GitHub webhooks and inspect deliveries.", no_args_is_help=True)
@@ -36,35 +34,20 @@ def serve(
     serve_app(receiver, host, port, head_timeout=request_timeout, log_level="info")
 
 
-def delivery_dict(row: WebhookDelivery) -> dict:
-    """The public fields of a delivery (CLI JSON)."""
-    return {
-        "id": row.delivery_id,
-        "event": row.event,
-        "action": row.action,
-        "repository": row.repository_full_name,
-        "status": row.status,
-        "reason": row.reason,
-        "run_id": row.run_id,
-        "received_at": row.received_at,
-    }
-
-
 @app.command("deliveries")
 def deliveries(
     status: str = typer.Option(None, "--status", help="Only deliveries with this status."),
-    limit: int = typer.Option(50, "--limit", min=1, help="Newest N deliveries."),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Newest N deliveries (at most 10,000)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored webhook deliveries, newest first, with what each one caused."""
+    from lightfast_pipeline.catalog.models import DeliveryStatus
+    from lightfast_pipeline.webhooks.store import list_deliveries
+
     known = [s.value for s in DeliveryStatus]
     if status and status not in known:
         fail(f"unknown status {status!r}; use one of: {', '.join(known)}")
-    query = select(WebhookDelivery).order_by(WebhookDelivery.seq.desc()).limit(limit)
-    if status:
-        query = query.where(WebhookDelivery.status == status)
-    with get_runtime().session() as session:
-        rows = [delivery_dict(row) for row in session.scalars(query)]
+    rows = list_deliveries(get_runtime(), status=status, limit=limit)
     if json_output:
         print_json({"deliveries": rows})
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import select
 
@@ -21,11 +21,16 @@ def _batches(items: list[str], size: int = LOOKUP_BATCH) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
+def draft_chunks(
+    kind: str, title: str, body: str, store: Store, count_tokens: Callable[[str], int]
+) -> list[ChunkDraft]:
+    """A document's chunks with the store's chunk size and overlap (markdown by structure, text by lines)."""
+    chunker = chunk_markdown if kind == "markdown" else chunk_text
+    return chunker(title, body, count_tokens, store.chunk_max_tokens, store.chunk_overlap)
+
+
 def _drafts(document: ParsedFile, store: Store, runtime: Runtime) -> list[ChunkDraft]:
-    count = runtime.embedder.count_tokens
-    if document.kind == "markdown":
-        return chunk_markdown(document.title, document.body, count, store.chunk_max_tokens, store.chunk_overlap)
-    return chunk_text(document.title, document.body, count, store.chunk_max_tokens, store.chunk_overlap)
+    return draft_chunks(document.kind, document.title, document.body, store, runtime.embedder.count_tokens)
 
 
 def chunk_documents(runtime: Runtime, documents: DocumentsStage) -> ChunksStage:

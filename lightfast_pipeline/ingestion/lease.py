@@ -35,6 +35,16 @@ def maintenance_holder(task: str) -> str:
     return f"{MAINTENANCE_PREFIX}{task[:30]}:{uuid.uuid4().hex[:16]}"
 
 
+def run_alive_on(runtime: Runtime) -> Callable[[str], bool]:
+    """Whether a run id is an unfinished run of the runtime's Dagster instance (opened only when asked)."""
+
+    def alive(run_id: str) -> bool:
+        run = runtime.instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
+
+    return alive
+
+
 def _holder_alive(lease: RepositoryLease, run_alive: Callable[[str], bool]) -> bool:
     if lease.host == socket.gethostname() and lease.pid and not process_exists(lease.pid):
         return False

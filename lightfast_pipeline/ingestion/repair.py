@@ -1,4 +1,8 @@
-"""Crash repair and verification: the store must hold exactly the ledger's vector ids."""
+"""Repair: what a crashed run left (from its journal), and drift that index truth found.
+
+The keyword index needs no journal: triggers write it in the catalog transaction that writes the ledger, so a
+crash leaves it equal to whichever ledger survived; index truth still compares it, row by row.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,18 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from lightfast_pipeline.catalog.models import Chunk, IngestJournal, Repository, Store
+from lightfast_pipeline.activity import actions
+from lightfast_pipeline.activity.log import record_activity
+from lightfast_pipeline.catalog.keywords import rewrite_keyword_rows
+from lightfast_pipeline.catalog.models import Chunk, Document, IngestJournal, Repository, Store
+from lightfast_pipeline.index.truth import IndexTruth
+from lightfast_pipeline.ingestion.verify import store_ids
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.stores.store import delete_vectors
+from lightfast_pipeline.vectorstores.base import VectorRecord
 
 CHECK_BATCH = 500
+EMBED_BATCH = 64
 
 
 def repair_from_journal(runtime: Runtime, repository_id: int) -> int:
@@ -38,33 +49,78 @@ def repair_from_journal(runtime: Runtime, repository_id: int) -> int:
 
 
 @dataclass(frozen=True)
-class Verification:
-    """Comparison of the ledger with the store for one repository."""
+class Repaired:
+    """What a repair changed in the store."""
 
-    ledger: int
-    store: int
-    missing: list[str]  # in the ledger, not in the store
-    orphaned: list[str]  # in the store, not in the ledger
-
-    @property
-    def ok(self) -> bool:
-        return not self.missing and not self.orphaned
+    embedded: int  # ledger chunks the store lacked, embedded again from the ledger's text
+    deleted: int  # orphaned and stale vectors the ledger does not own
 
 
-def verify_repository(runtime: Runtime, repository_id: int) -> Verification:
-    """List the repository's vector ids in every store it wrote to and compare them with the ledger."""
+def _reembed(runtime: Runtime, repository_uid: str, vector_ids: list[str]) -> int:
+    """Embed the ledger's text of these ids and upsert them into their store's namespace."""
+    rows: list[tuple[str, str, str, str, int]] = []  # (vector id, text, document uid, namespace, dimension)
+    with runtime.session() as session:
+        for start in range(0, len(vector_ids), CHECK_BATCH):
+            rows.extend(
+                session.execute(
+                    select(Chunk.vector_id, Chunk.text, Document.uid, Store.namespace, Store.embedding_dimension)
+                    .join(Document, Document.id == Chunk.document_id)
+                    .join(Store, Store.id == Chunk.store_id)
+                    .where(Chunk.vector_id.in_(vector_ids[start : start + CHECK_BATCH]))
+                ).all()
+            )
+    for start in range(0, len(rows), EMBED_BATCH):
+        batch = rows[start : start + EMBED_BATCH]
+        vectors = runtime.embedder.embed_documents([text for _id, text, _doc, _ns, _dim in batch])
+        by_namespace: dict[tuple[str, int], list[VectorRecord]] = {}
+        for (vector_id, _text, document_uid, namespace, dimension), vector in zip(batch, vectors, strict=True):
+            record = VectorRecord(vector_id, list(vector), {"repository": repository_uid, "document": document_uid})
+            by_namespace.setdefault((namespace, dimension), []).append(record)
+        for (namespace, dimension), records in by_namespace.items():
+            runtime.vector_store.ensure_namespace(namespace, dimension)
+            runtime.vector_store.upsert(namespace, records)
+    return len(rows)
+
+
+def repair_index(runtime: Runtime, repository_id: int, truth: IndexTruth, *, actor: str) -> Repaired:
+    """Make the store equal the ledger: embed what is missing, delete what is orphaned or stale.
+
+    Stale ledger rows and unrecorded chunks (``truth.ledger_drift``) are left to a full re-ingestion, which
+    rewrites the ledger from the source. Records an ``index.repaired`` activity row.
+    """
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
-        ledger = set(session.scalars(select(Chunk.vector_id).where(Chunk.repository_id == repository_id)))
+        uid = repository.uid
         namespaces = set(session.scalars(select(Store.namespace).where(Store.workspace_id == repository.workspace_id)))
-        prefix = f"{repository.uid}:"
-    in_store: set[str] = set()
-    for namespace in namespaces:
-        in_store.update(runtime.vector_store.list_ids(namespace, prefix=prefix))
-    return Verification(
-        ledger=len(ledger),
-        store=len(in_store),
-        missing=sorted(ledger - in_store),
-        orphaned=sorted(in_store - ledger),
-    )
+        owned: set[str] = set()
+        for start in range(0, len(truth.missing), CHECK_BATCH):
+            batch = truth.missing[start : start + CHECK_BATCH]
+            owned.update(session.scalars(select(Chunk.vector_id).where(Chunk.vector_id.in_(batch))))
+        stale_owned: set[str] = set()
+        for start in range(0, len(truth.stale), CHECK_BATCH):
+            batch = truth.stale[start : start + CHECK_BATCH]
+            stale_owned.update(session.scalars(select(Chunk.vector_id).where(Chunk.vector_id.in_(batch))))
+    embedded = _reembed(runtime, uid, sorted(owned))
+    if truth.keyword_missing or truth.keyword_orphaned:
+        with runtime.session() as session:
+            rewrite_keyword_rows(session, truth.keyword_missing, truth.keyword_orphaned)
+    unowned = set(truth.orphaned) | (set(truth.stale) - stale_owned)
+    deleted = 0
+    for namespace, ids in store_ids(runtime, uid, namespaces).items():
+        doomed = sorted(ids & unowned)
+        delete_vectors(runtime.vector_store, namespace, doomed)
+        deleted += len(doomed)
+    with runtime.session() as session:
+        record_activity(
+            session,
+            action=actions.INDEX_REPAIRED,
+            entity_type="repository",
+            entity_id=repository_id,
+            actor=actor,
+            repository=session.get(Repository, repository_id),
+            reason=truth.describe(),
+            impact={"embedded": embedded, "deleted": deleted},
+            before=truth.counts(),
+        )
+    return Repaired(embedded=embedded, deleted=deleted)

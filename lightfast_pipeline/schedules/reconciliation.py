@@ -8,7 +8,7 @@ from sqlalchemy import select
 from lightfast_pipeline.catalog.models import Repository
 from lightfast_pipeline.github.events import planned_run
 from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, run_request
-from lightfast_pipeline.runtime import runtime_on
+from lightfast_pipeline.resources.catalog import CatalogResource
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
 
@@ -21,9 +21,11 @@ RECONCILE_CRON = "*/15 * * * *"
     default_status=DefaultScheduleStatus.RUNNING,
     description="Compares each active repository's branch head with its last ingested commit (1 call each).",
 )
-def reconciliation_schedule(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
+def reconciliation_schedule(
+    context: ScheduleEvaluationContext, catalog: CatalogResource
+) -> list[RunRequest] | SkipReason:
     """A scheduled sync for every active repository whose head differs from its last ingested commit."""
-    runtime = runtime_on(context.instance)
+    runtime = catalog.runtime(context.instance)
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M") if context.scheduled_execution_time else "now"
     requests: list[RunRequest] = []
     unreachable: list[str] = []

@@ -8,7 +8,7 @@ from lightfast_pipeline.catalog.models import DeliveryStatus
 from lightfast_pipeline.github.deliveries import backfill_run_ids, deliveries_after, record_outcome
 from lightfast_pipeline.github.events import Delivery, Outcome, handle_delivery
 from lightfast_pipeline.jobs.ingestion import ingest_repository_job, requests_for_delivery
-from lightfast_pipeline.runtime import runtime_on
+from lightfast_pipeline.resources.catalog import CatalogResource
 
 
 # The daemon evaluates sensors in a loop that runs every 5 s at most. An interval equal to that period aliases:
@@ -20,9 +20,9 @@ from lightfast_pipeline.runtime import runtime_on
     default_status=DefaultSensorStatus.RUNNING,
     description="Turns stored GitHub deliveries into syncs and catalog changes, in order, exactly once.",
 )
-def github_deliveries_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+def github_deliveries_sensor(context: SensorEvaluationContext, catalog: CatalogResource) -> SensorResult | SkipReason:
     """One tick: decide every delivery after the cursor, record its outcome, request its syncs."""
-    runtime = runtime_on(context.instance)
+    runtime = catalog.runtime(context.instance)
     cursor = int(context.cursor or 0)
     rows = deliveries_after(runtime, cursor)
     backfill_run_ids(runtime, context.instance)

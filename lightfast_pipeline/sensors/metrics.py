@@ -15,11 +15,10 @@ from dagster import (
     sensor,
 )
 
-from lightfast_pipeline.catalog.db import session_scope
 from lightfast_pipeline.jobs.metrics import rebuild_metrics_job, refresh_warehouse_job
 from lightfast_pipeline.metrics.freshness import models_current
 from lightfast_pipeline.metrics.searchable import record_time_to_searchable
-from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.resources.catalog import CatalogResource
 
 INGEST_JOB = "ingest_repository"
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
@@ -31,7 +30,7 @@ PENDING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStat
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
 )
-def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+def warehouse_after_ingestion(context: SensorEvaluationContext, catalog: CatalogResource) -> RunRequest | SkipReason:
     """Debounced: at most one refresh per minute, none while one is pending, only after new finished runs.
 
     The refresh is ``rebuild_metrics`` (with the dbt build) when the warehouse lacks this project version's
@@ -50,7 +49,7 @@ def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | 
             return SkipReason("a warehouse refresh is already waiting to start")
     newest = finished[0].update_timestamp.timestamp()
     context.update_cursor(str(newest))
-    job = refresh_warehouse_job if models_current(load_settings().warehouse_path) else rebuild_metrics_job
+    job = refresh_warehouse_job if models_current(catalog.settings().warehouse_path) else rebuild_metrics_job
     return RunRequest(run_key=f"after-ingestion-{newest}", job_name=job.name)
 
 
@@ -61,7 +60,7 @@ def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | 
     monitor_all_code_locations=True,  # the ingestion job lives in the other location, whatever its name
     default_status=DefaultSensorStatus.RUNNING,
 )
-def time_to_searchable_sensor(context: RunStatusSensorContext) -> None:
+def time_to_searchable_sensor(context: RunStatusSensorContext, catalog: CatalogResource) -> None:
     """Record delivery received -> run completed for every delivery the successful ingestion run served.
 
     Returns nothing for runs it ignores: one tick handles several runs, and Dagster refuses a tick that mixes
@@ -73,7 +72,7 @@ def time_to_searchable_sensor(context: RunStatusSensorContext) -> None:
     if record is None or record.end_time is None:
         context.log.warning("run %s has no end time: no time_to_searchable recorded", run.run_id)
         return None
-    with session_scope(load_settings().database_url) as session:
+    with catalog.session() as session:
         points = record_time_to_searchable(session, run.run_id, run.tags, datetime.fromtimestamp(record.end_time, UTC))
     context.log.info("run %s: %d time_to_searchable point(s)", run.run_id, len(points))
     return None

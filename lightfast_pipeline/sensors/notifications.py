@@ -12,9 +12,9 @@ from dagster import (
 )
 
 from lightfast_pipeline.activity.notify import deliver_pending, record_run_failure
+from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.notifications import NotificationsResource
 from lightfast_pipeline.runs.jobs import run_error
-from lightfast_pipeline.runtime import runtime_on
-from lightfast_pipeline.settings import load_notify_settings
 
 
 @run_failure_sensor(
@@ -23,20 +23,24 @@ from lightfast_pipeline.settings import load_notify_settings
     monitor_all_code_locations=True,
     default_status=DefaultSensorStatus.RUNNING,
 )
-def notify_run_failures(context: RunFailureSensorContext) -> None:
+def notify_run_failures(
+    context: RunFailureSensorContext, catalog: CatalogResource, notifications: NotificationsResource
+) -> None:
     """Record one ``run.failed`` activity row per failed run and send its notification (once per run)."""
-    runtime = runtime_on(context.instance)
     run = context.dagster_run
     error = run_error(context.instance, run.run_id) or context.failure_event.message
-    settings = load_notify_settings()
-    record_run_failure(runtime.session, settings, run, error)
-    deliver_pending(runtime.session, settings)
+    settings = notifications.settings()
+    record_run_failure(catalog.session, settings, run, error)
+    deliver_pending(catalog.session, settings)
 
 
 @sensor(name="deliver_notifications", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
-def deliver_notifications(context: SensorEvaluationContext) -> SkipReason:
+def deliver_notifications(
+    context: SensorEvaluationContext, catalog: CatalogResource, notifications: NotificationsResource
+) -> SkipReason:
     """Retry notifications the receiver could not take earlier, and send queued health changes."""
-    report = deliver_pending(runtime_on(context.instance).session, load_notify_settings())
+    del context  # the catalog and the notifier are all this sensor needs
+    report = deliver_pending(catalog.session, notifications.settings())
     return SkipReason(f"notifications: {report.sent} sent, {report.failed} failed, {report.pending} pending")
 
 

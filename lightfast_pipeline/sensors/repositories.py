@@ -9,7 +9,7 @@ from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Repository
 from lightfast_pipeline.github.events import planned_run
 from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, run_request
-from lightfast_pipeline.runtime import runtime_on
+from lightfast_pipeline.resources.catalog import CatalogResource
 
 
 @sensor(
@@ -18,9 +18,11 @@ from lightfast_pipeline.runtime import runtime_on
     default_status=DefaultSensorStatus.RUNNING,
     description="Requests the initial sync (trigger automatic) of each newly connected repository.",
 )
-def repository_lifecycle_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+def repository_lifecycle_sensor(
+    context: SensorEvaluationContext, catalog: CatalogResource
+) -> SensorResult | SkipReason:
     """One run per connection (run key: uid + latest connect), never for archived or paused repositories."""
-    runtime = runtime_on(context.instance)
+    runtime = catalog.runtime(context.instance)
     requests: list[RunRequest] = []
     with runtime.session() as session:
         never_synced = session.scalars(

@@ -1,4 +1,5 @@
-"""Storing a received delivery: one catalog transaction (delivery row + its activity row), nothing else."""
+"""Stored deliveries: storing a received one is one catalog transaction (delivery row + its activity row), nothing
+else; listing them shows what each one caused."""
 
 from __future__ import annotations
 
@@ -89,3 +90,26 @@ def store_delivery(runtime: Runtime, delivery: IncomingDelivery) -> bool:
     except IntegrityError:  # the same id stored concurrently by another request
         return False
     return True
+
+
+def delivery_fields(row: WebhookDelivery) -> dict[str, Any]:
+    """The public fields of a stored delivery (the JSON of `lightfast webhooks deliveries`)."""
+    return {
+        "id": row.delivery_id,
+        "event": row.event,
+        "action": row.action,
+        "repository": row.repository_full_name,
+        "status": row.status,
+        "reason": row.reason,
+        "run_id": row.run_id,
+        "received_at": row.received_at,
+    }
+
+
+def list_deliveries(runtime: Runtime, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest ``limit`` stored deliveries (only those with ``status`` if given), newest first."""
+    query = select(WebhookDelivery).order_by(WebhookDelivery.seq.desc()).limit(limit)
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    with runtime.session() as session:
+        return [delivery_fields(row) for row in session.scalars(query)]

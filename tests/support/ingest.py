@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Document, Repository
-from lightfast_pipeline.ingestion.repair import verify_repository
+from lightfast_pipeline.ingestion.verify import index_truth
 from lightfast_pipeline.runs.launch import ingestion_tags, run_in_process
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.sources.factory import source_for
 
 
 @dataclass
@@ -48,11 +49,13 @@ def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger:
 
 
 def assert_store_equals_ledger(runtime: Runtime, repository_id: int) -> int:
-    """The vector store holds exactly the ledger's ids for this repository; returns how many."""
-    verification = verify_repository(runtime, repository_id)
-    assert verification.missing == [], f"in ledger, not in store: {verification.missing[:5]}"
-    assert verification.orphaned == [], f"in store, not in ledger: {verification.orphaned[:5]}"
-    return verification.ledger
+    """The store holds exactly the ledger's ids, which are exactly the chunks the source yields at the ingested
+    commit (every document read and chunked again); returns how many."""
+    with runtime.session() as session:
+        source = source_for(session.get(Repository, repository_id), runtime.settings)
+    truth = index_truth(runtime, repository_id, source, deep=True)
+    assert truth.ok, truth.describe()
+    return truth.ledger
 
 
 def document_paths(runtime: Runtime, repository_id: int) -> dict[str, int]:

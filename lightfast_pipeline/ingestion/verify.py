@@ -1,0 +1,171 @@
+"""Index truth of one repository: list the store's ids, read the ledger, derive the source's chunk ids.
+
+The source's ids are derived at the repository's last ingested commit, without embedding anything: the tree
+at that commit, filtered by the ``lightfast.yml`` found there, is compared with the catalog's documents. A
+document whose blob id and chunking fingerprint equal the catalog's has, by content addressing (a git blob id
+is the hash of its bytes, chunking is deterministic), exactly the ledger's chunks; every other document is
+read and chunked to name its ids. ``deep`` reads and chunks every document (``lightfast repo verify``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from lightfast_pipeline.catalog.keywords import keyword_ids
+from lightfast_pipeline.catalog.models import Chunk, Document, Repository, SkippedEntry, Store
+from lightfast_pipeline.config.detect import detect_config
+from lightfast_pipeline.index.chunk_plan import plan_chunks
+from lightfast_pipeline.index.filters import decode_text, document_kind, skip_reason_for_entry
+from lightfast_pipeline.index.parse import parse_document
+from lightfast_pipeline.index.truth import IndexTruth, compare_index
+from lightfast_pipeline.ingestion.chunk import draft_chunks
+from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.sources.base import Source
+from lightfast_pipeline.stores.store import chunking_fingerprint
+
+if TYPE_CHECKING:
+    from lightfast_pipeline.ingestion.repair import Repaired
+
+UNINDEXED = "?"
+"""Prefix of the stand-in document uid of a file the source has and the catalog lacks (``?{path}``)."""
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """What the catalog holds for one repository."""
+
+    repository_uid: str
+    commit: str | None
+    store: Store | None
+    documents: dict[str, tuple[str, str, str]]  # path -> (uid, blob id, config hash)
+    ledger: dict[str, set[str]]  # document uid -> vector ids
+    skipped: dict[str, str]  # path -> blob id
+    namespaces: set[str]
+
+
+def _catalog(runtime: Runtime, repository_id: int) -> _Catalog:
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        store = session.get(Store, repository.store_id) if repository.store_id else None
+        if store is not None:
+            session.expunge(store)
+        ledger: dict[str, set[str]] = {}
+        for vector_id, uid in session.execute(
+            select(Chunk.vector_id, Document.uid).join(Document).where(Chunk.repository_id == repository_id)
+        ):
+            ledger.setdefault(uid, set()).add(vector_id)
+        return _Catalog(
+            repository_uid=repository.uid,
+            commit=repository.last_ingested_commit,
+            store=store,
+            documents={
+                path: (uid, blob_id, config_hash)
+                for uid, path, blob_id, config_hash in session.execute(
+                    select(Document.uid, Document.path, Document.blob_id, Document.config_hash).where(
+                        Document.repository_id == repository_id
+                    )
+                )
+            },
+            ledger=ledger,
+            skipped=dict(
+                session.execute(
+                    select(SkippedEntry.path, SkippedEntry.blob_id).where(SkippedEntry.repository_id == repository_id)
+                ).all()
+            ),
+            namespaces=set(
+                session.scalars(select(Store.namespace).where(Store.workspace_id == repository.workspace_id))
+            ),
+        )
+
+
+def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: bool) -> set[str]:
+    """Vector ids of the chunks the source yields at the ingested commit (nothing is embedded)."""
+    commit, store = catalog.commit, catalog.store
+    if commit is None or store is None:
+        return set()
+    config = detect_config(lambda path: source.read_file(commit, path)).config
+    if config is None:
+        return set()
+    fingerprint = chunking_fingerprint(store)
+    expected: set[str] = set()
+    to_read: dict[str, list[tuple[str, str]]] = {}  # blob id -> [(path, document uid)]
+    for entry in source.tree(commit):
+        if not config.matches(entry.path) or skip_reason_for_entry(entry, config.max_file_bytes) is not None:
+            continue
+        if catalog.skipped.get(entry.path) == entry.blob_id:
+            continue
+        uid, blob_id, config_hash = catalog.documents.get(entry.path, (f"{UNINDEXED}{entry.path}", "", ""))
+        if not deep and (blob_id, config_hash) == (entry.blob_id, fingerprint):
+            expected |= catalog.ledger.get(uid, set())
+            continue
+        to_read.setdefault(entry.blob_id, []).append((entry.path, uid))
+    for blob_id, data in source.read_blobs(list(to_read), max_bytes=config.max_file_bytes):
+        text, _reason = decode_text(data)
+        if text is None:
+            continue
+        for path, uid in to_read[blob_id]:
+            parsed = parse_document(path, text)
+            drafts = draft_chunks(document_kind(path), parsed.title, parsed.body, store, runtime.embedder.count_tokens)
+            expected.update(plan_chunks(catalog.repository_uid, uid, drafts, {}, lambda _hash: None).vector_ids)
+    return expected
+
+
+def store_ids(runtime: Runtime, repository_uid: str, namespaces: set[str]) -> dict[str, set[str]]:
+    """The repository's vector ids in each namespace that holds some."""
+    found = {
+        namespace: set(runtime.vector_store.list_ids(namespace, prefix=f"{repository_uid}:"))
+        for namespace in sorted(namespaces)
+    }
+    return {namespace: ids for namespace, ids in found.items() if ids}
+
+
+def index_truth(runtime: Runtime, repository_id: int, source: Source, *, deep: bool = False) -> IndexTruth:
+    """Compare the store's vector ids for the repository with the ledger and with the source's chunks."""
+    catalog = _catalog(runtime, repository_id)
+    expected = _expected_ids(runtime, catalog, source, deep=deep)
+    in_store = set().union(*store_ids(runtime, catalog.repository_uid, catalog.namespaces).values())
+    ledger = set().union(*catalog.ledger.values())
+    uids = {uid for uid, _blob, _hash in catalog.documents.values()}
+    with runtime.session() as session:
+        keywords = keyword_ids(session, catalog.repository_uid)
+    return compare_index(catalog.commit, in_store, ledger, expected, uids, keywords)
+
+
+def verify_under_lease(
+    runtime: Runtime, repository_id: int, *, repair: bool, actor: str
+) -> tuple[IndexTruth, Repaired | None]:
+    """Check (and with ``repair``, converge) the repository while holding its lease, so no run writes meanwhile.
+
+    Raises RepositoryError when a run holds the repository now.
+    """
+    from lightfast_pipeline.ingestion.lease import (
+        LeaseTimeout,
+        acquire_lease,
+        maintenance_holder,
+        release_lease,
+        run_alive_on,
+    )
+    from lightfast_pipeline.ingestion.repair import repair_from_journal, repair_index  # repair imports this module
+    from lightfast_pipeline.sources.factory import source_for
+    from lightfast_pipeline.workspaces.repositories import RepositoryError
+
+    holder = maintenance_holder("verify")
+    try:
+        acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=0)
+    except LeaseTimeout as error:
+        raise RepositoryError(f"cannot verify now: {error}") from error
+    try:
+        repair_from_journal(runtime, repository_id)
+        with runtime.session() as session:
+            source = source_for(session.get(Repository, repository_id), runtime.settings)
+        truth = index_truth(runtime, repository_id, source, deep=True)
+        if not repair or truth.ok:
+            return truth, None
+        repaired = repair_index(runtime, repository_id, truth, actor=actor)
+        return index_truth(runtime, repository_id, source, deep=True), repaired
+    finally:
+        release_lease(runtime, repository_id, holder)

@@ -1,0 +1,179 @@
+"""Planted drift: every ingestion's ``index_truth`` check fails on it, `repo verify` names it, `--repair` fixes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckSeverity, DagsterEventType
+from sqlalchemy import select
+
+from lightfast_pipeline.activity import actions
+from lightfast_pipeline.catalog.models import ActivityEvent, Chunk, Document, Repository, SourceType, Store
+from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.settings import Settings
+from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.vectorstores.base import VectorRecord
+from lightfast_pipeline.workspaces.repositories import connect_repository
+from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
+from tests.support.ingest import assert_store_equals_ledger, ingest
+
+NAME = "handbook"
+
+
+@pytest.fixture
+def runtime(lightfast_env: Settings) -> Runtime:
+    return Runtime(lightfast_env)
+
+
+@pytest.fixture
+def repository_id(runtime: Runtime, tmp_path: Path) -> int:
+    repo = GitRepo(tmp_path / NAME)
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    repo.write("onboarding.md", "# Onboarding\n\nNew joiners get a laptop and a mentor on day one.\n")
+    repo.write("oncall.md", "# On-call\n\n## Paging\n\nThe pager rotates weekly between backend engineers.\n")
+    repo.commit("handbook")
+    repository = connect_repository(
+        runtime,
+        workspace_name=None,
+        source=LocalGitSource(repo.path),
+        source_type=SourceType.LOCAL.value,
+        location=str(repo.path),
+        actor="tester",
+    )
+    first = ingest(runtime, repository.id)
+    assert first.status == "completed", first.error
+    return repository.id
+
+
+def _ledger(runtime: Runtime, repository_id: int) -> tuple[str, str, list[Chunk]]:
+    """(repository uid, namespace, ledger rows) of the repository."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        namespace = session.get(Store, repository.store_id).namespace
+        rows = list(session.scalars(select(Chunk).where(Chunk.repository_id == repository_id)))
+        session.expunge_all()
+        return repository.uid, namespace, rows
+
+
+def _vector(runtime: Runtime, text: str) -> list[float]:
+    return runtime.embedder.embed_documents([text])[0]
+
+
+def plant_orphan(runtime: Runtime, repository_id: int) -> str:
+    """A vector of a document the catalog never had."""
+    uid, namespace, _rows = _ledger(runtime, repository_id)
+    orphan = f"{uid}:{'f' * 32}:{'0' * 16}"
+    runtime.vector_store.upsert(namespace, [VectorRecord(orphan, _vector(runtime, "gone"), {"repository": uid})])
+    return orphan
+
+
+def plant_missing(runtime: Runtime, repository_id: int) -> str:
+    """A ledger row whose vector was lost."""
+    _uid, namespace, rows = _ledger(runtime, repository_id)
+    runtime.vector_store.delete(namespace, [rows[0].vector_id])
+    return rows[0].vector_id
+
+
+def plant_stale(runtime: Runtime, repository_id: int) -> str:
+    """The vector of an older content hash of a live document (a delete that never happened)."""
+    uid, namespace, rows = _ledger(runtime, repository_id)
+    document = rows[0].vector_id.split(":")[1]
+    older = f"{uid}:{document}:{hashlib.sha256(b'an older paragraph').hexdigest()[:16]}"
+    record = VectorRecord(older, _vector(runtime, "an older paragraph"), {"repository": uid, "document": document})
+    runtime.vector_store.upsert(namespace, [record])
+    return older
+
+
+def plant_stale_ledger_row(runtime: Runtime, repository_id: int) -> str:
+    """A ledger row (and its vector) of content the source does not have: only re-ingestion rewrites it."""
+    older = plant_stale(runtime, repository_id)
+    _uid, _namespace, rows = _ledger(runtime, repository_id)
+    with runtime.session() as session:
+        session.add(
+            Chunk(
+                vector_id=older,
+                document_id=rows[0].document_id,
+                store_id=rows[0].store_id,
+                repository_id=repository_id,
+                chunk_index=99,
+                content_hash=hashlib.sha256(b"an older paragraph").hexdigest(),
+                text="an older paragraph",
+            )
+        )
+    return older
+
+
+def _check_of(runtime: Runtime, run_id: str):
+    [record] = runtime.instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    return record.event_log_entry.dagster_event.event_specific_data
+
+
+DRIFTS: dict[str, Callable[[Runtime, int], str]] = {
+    "orphaned": plant_orphan,
+    "missing": plant_missing,
+    "stale": plant_stale,
+}
+
+
+def test_every_run_checks_index_truth_and_passes_on_a_clean_index(runtime: Runtime, repository_id: int) -> None:
+    rerun = ingest(runtime, repository_id)
+    evaluation = _check_of(runtime, rerun.run_id)
+    assert evaluation.check_name == "index_truth" and evaluation.asset_key.to_user_string() == "embeddings"
+    assert evaluation.passed, evaluation.description
+    assert {key: evaluation.metadata[key].value for key in ("missing", "orphaned", "stale", "store")} == {
+        "missing": 0,
+        "orphaned": 0,
+        "stale": 0,
+        "store": 2,
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(DRIFTS))
+def test_planted_drift_fails_the_check_verify_names_it_and_repair_converges(
+    runtime: Runtime, repository_id: int, run, kind: str
+) -> None:
+    planted = DRIFTS[kind](runtime, repository_id)
+
+    rerun = ingest(runtime, repository_id)  # a no-op run writes nothing, so the drift is still there
+    assert rerun.status == "completed" and rerun.chunks == {"embedded": 0, "reused": 0, "deleted": 0}
+    evaluation = _check_of(runtime, rerun.run_id)
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+    assert evaluation.metadata[kind].value == 1
+    assert evaluation.metadata["first_ids"].value[kind] == [planted]
+    assert f"1 {kind} (e.g. {planted})" in evaluation.description
+
+    verified = run("repo", "verify", NAME)
+    assert verified.exit_code == 1
+    assert verified.stderr.strip().count("\n") == 0 and f"1 {kind} (e.g. {planted})" in verified.stderr
+
+    repaired = run("repo", "verify", NAME, "--repair", "--json")
+    assert repaired.exit_code == 0, repaired.output
+    payload = json.loads(repaired.stdout)
+    assert payload["ok"] and payload["counts"] == {"missing": 0, "orphaned": 0, "stale": 0, "unrecorded": 0}
+    assert payload["repaired"] == (
+        {"embedded": 1, "deleted": 0} if kind == "missing" else {"embedded": 0, "deleted": 1}
+    )
+    assert run("repo", "verify", NAME).exit_code == 0
+    assert assert_store_equals_ledger(runtime, repository_id) == 2
+    with runtime.session() as session:
+        [activity] = session.scalars(select(ActivityEvent).where(ActivityEvent.action == actions.INDEX_REPAIRED))
+        assert (activity.actor, activity.before[kind], activity.impact) == ("tester", 1, payload["repaired"])
+    assert _check_of(runtime, ingest(runtime, repository_id).run_id).passed
+
+
+def test_a_stale_ledger_row_is_repaired_by_a_full_reingestion(runtime: Runtime, repository_id: int, run) -> None:
+    planted = plant_stale_ledger_row(runtime, repository_id)
+    verified = run("repo", "verify", NAME)
+    assert verified.exit_code == 1 and f"1 stale (e.g. {planted})" in verified.stderr
+
+    repaired = run("repo", "verify", NAME, "--repair", "--json")
+    assert repaired.exit_code == 0, repaired.output
+    assert json.loads(repaired.stdout)["ok"]
+    with runtime.session() as session:
+        assert session.get(Chunk, planted) is None
+        assert session.scalar(select(Document.chunk_count).where(Document.path == "onboarding.md")) == 1
+    assert assert_store_equals_ledger(runtime, repository_id) == 2
