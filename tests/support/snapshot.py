@@ -88,9 +88,12 @@ def partitions(definition: PartitionsDefinition | None) -> dict[str, Any] | None
 
 
 def job_snapshot(job: JobDefinition) -> dict[str, Any]:
-    """The assets a job materialises, its executor, partitions and description."""
+    """The assets a job materialises and the checks it runs, its executor, partitions and description."""
     return {
         "selection": sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys),
+        "checks": sorted(
+            f"{key.asset_key.to_user_string()}:{key.name}" for key in job.asset_layer.asset_graph.asset_check_keys
+        ),
         "executor": job.executor_def.name,
         "partitions": partitions(job.partitions_def),
         "tags": dict(job.tags),
