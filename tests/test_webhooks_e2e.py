@@ -272,6 +272,28 @@ def test_repository_deleted_removes_its_vectors(world: World) -> None:
     assert world.top_path("browser window frames") is None
 
 
+def test_reconciliation_does_not_retry_an_invalid_config_until_the_head_moves(world: World) -> None:
+    def reconcile() -> list[RunRequest]:
+        context = build_schedule_context(
+            instance=world.instance, scheduled_execution_time=NOW, resources=world.resources
+        )
+        result = reconciliation_schedule(context)
+        return result if isinstance(result, list) else []
+
+    world.git.commit({"lightfast.yml": "version: 1\nstore: docs\ninclude: 5\n"})
+    (first,) = reconcile()
+    failed = run_in_process(world.instance, {**first.tags, "dagster/partition": first.partition_key})
+    assert failed.status == "failed" and "include" in (failed.error or "")
+    assert world.repository().config_status == "error"
+
+    assert reconcile() == []  # same head, same broken file: no run, no failure notification every 15 minutes
+
+    world.git.commit({"lightfast.yml": DEFAULT_CONFIG})
+    (fixed,) = reconcile()
+    assert world.execute(fixed)["commit"] == world.git.head()
+    assert world.repository().config_status == "configured"
+
+
 def test_skips_suspension_archive_and_reconciliation(world: World) -> None:
     head = world.git.head()
     skipped = {

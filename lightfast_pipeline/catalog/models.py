@@ -149,6 +149,7 @@ class Repository(Base):
     config_path: Mapped[str | None] = mapped_column(String(100))
     config_detected_at: Mapped[datetime | None]
     config_error: Mapped[str | None] = mapped_column(Text)
+    config_commit: Mapped[str | None] = mapped_column(String(64))  # where config_status was last detected
     store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     document_count: Mapped[int] = mapped_column(Integer, default=0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)

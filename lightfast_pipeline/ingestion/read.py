@@ -40,12 +40,12 @@ def read_documents(
         with runtime.session() as session:
             repository = session.get(Repository, repository_id)
             assert repository is not None
-            apply_config_detection(session, repository, detection, actor=actor, run_id=run_id)
+            apply_config_detection(session, repository, detection, actor=actor, run_id=run_id, commit=commit)
         raise ConfigInvalid(f"{detection.path}: {detection.error}")
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
-        apply_config_detection(session, repository, detection, actor=actor, run_id=run_id)
+        apply_config_detection(session, repository, detection, actor=actor, run_id=run_id, commit=commit)
         store = None
         if detection.config is not None:
             store = ensure_store(

@@ -24,7 +24,8 @@ RECONCILE_CRON = "*/15 * * * *"
 def reconciliation_schedule(
     context: ScheduleEvaluationContext, catalog: CatalogResource
 ) -> list[RunRequest] | SkipReason:
-    """A scheduled sync for every active repository whose head differs from its last ingested commit."""
+    """A scheduled sync for every active repository whose head differs from its last ingested commit, except
+    one whose config was found invalid at that very head (retried once the head moves)."""
     runtime = catalog.runtime(context.instance)
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M") if context.scheduled_execution_time else "now"
     requests: list[RunRequest] = []
@@ -45,6 +46,8 @@ def reconciliation_schedule(
                 continue
             if head == repository.last_ingested_commit:
                 continue
+            if repository.config_status == "error" and head == repository.config_commit:
+                continue  # its lightfast.yml is invalid at this head: a run would fail again (and notify again)
             run = planned_run(repository, "system")
             key = f"reconcile:{repository.uid}:{tick}"
             requests.append(run_request(context.instance, run, run_key=key, trigger="scheduled"))

@@ -194,8 +194,10 @@ def apply_config_detection(
     *,
     actor: str = "system",
     run_id: str | None = None,
+    commit: str | None = None,
 ) -> None:
-    """Store a detection result on the repository and record it as activity (only when it changed)."""
+    """Store a detection result (and the commit it was read at) on the repository; record it as activity when it
+    changed."""
     status = detection.status
     changed = (
         repository.config_status not in (status, ConfigStatus.INGESTING.value)
@@ -206,6 +208,7 @@ def apply_config_detection(
     repository.config_path = detection.path
     repository.config_error = detection.error
     repository.config_detected_at = utcnow()
+    repository.config_commit = commit
     if changed:
         record_activity(
             session,
@@ -230,7 +233,7 @@ def detect_repository_config(
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
-        apply_config_detection(session, repository, detection, actor=actor)
+        apply_config_detection(session, repository, detection, actor=actor, commit=commit)
     return detection
 
 
