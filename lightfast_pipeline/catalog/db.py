@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -47,18 +48,23 @@ def alembic_config(url: str) -> Config:
 
 
 _MIGRATED: set[str] = set()
+_MIGRATE_LOCK = threading.Lock()  # Alembic's `context` proxy is module-global: one upgrade at a time per process
 
 
 def migrate(url: str) -> None:
-    """Bring the catalog schema to the newest migration (idempotent; once per process and URL)."""
+    """Bring the catalog schema to the newest migration (idempotent; once per process and URL, thread-safe:
+    the daemon evaluates sensors in threads, and two concurrent upgrades broke Alembic's global context)."""
     if url in _MIGRATED:
         return
-    engine = get_engine(url)
-    with engine.begin() as connection:
-        config = alembic_config(url)
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-    _MIGRATED.add(url)
+    with _MIGRATE_LOCK:
+        if url in _MIGRATED:
+            return
+        engine = get_engine(url)
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        _MIGRATED.add(url)
 
 
 def is_migrated(url: str) -> bool:
