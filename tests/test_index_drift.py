@@ -177,3 +177,21 @@ def test_a_stale_ledger_row_is_repaired_by_a_full_reingestion(runtime: Runtime, 
         assert session.get(Chunk, planted) is None
         assert session.scalar(select(Document.chunk_count).where(Document.path == "onboarding.md")) == 1
     assert assert_store_equals_ledger(runtime, repository_id) == 2
+
+
+def test_verify_and_repair_with_another_model_configured_refuse_and_write_nothing(
+    runtime: Runtime, repository_id: int, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightfast_pipeline.cli.common import get_runtime
+
+    planted = plant_missing(runtime, repository_id)
+    monkeypatch.setenv("LIGHTFAST_EMBEDDER", "tests.support.embedders:Hashing256Embedder")
+    get_runtime.cache_clear()
+    for args in ((), ("--repair",)):
+        refused = run("repo", "verify", NAME, *args)
+        assert refused.exit_code == 1 and refused.stderr.strip().count("\n") == 0
+        assert "holds hashing-384 vectors but the configured embedder is hashing-256" in refused.stderr
+    monkeypatch.setenv("LIGHTFAST_EMBEDDER", "tests.support.embedders:HashingEmbedder")
+    get_runtime.cache_clear()
+    still = run("repo", "verify", NAME)
+    assert still.exit_code == 1 and f"1 missing (e.g. {planted})" in still.stderr

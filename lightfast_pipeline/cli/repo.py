@@ -27,6 +27,7 @@ from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
 from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.stores.store import StoreError
 from lightfast_pipeline.workspaces.repositories import (
     RepositoryError,
     connect_repository,
@@ -37,7 +38,7 @@ from lightfast_pipeline.workspaces.repositories import (
 from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
 app = typer.Typer(help="Connect and manage repositories.", no_args_is_help=True)
-ERRORS = (RepositoryError, WorkspaceError, SourceError, ConfigError)
+ERRORS = (RepositoryError, WorkspaceError, SourceError, ConfigError, StoreError)
 GITHUB_NAME = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
 
 
