@@ -155,3 +155,21 @@ def load_notify_settings() -> NotifySettings:
         webhook_url=_env("LIGHTFAST_NOTIFY_WEBHOOK_URL"),
         dagster_ui_url=(_env("LIGHTFAST_DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
     )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """`lightfast serve` options shared with its worker processes (the command sets them from its flags)."""
+
+    allow_local_paths: bool
+    rate_per_minute: int
+    rate_burst: int
+
+
+def load_api_settings() -> ApiSettings:
+    """``LIGHTFAST_API_ALLOW_LOCAL_PATHS`` (1/0), ``LIGHTFAST_API_RATE_LIMIT`` and ``LIGHTFAST_API_BURST``."""
+    return ApiSettings(
+        allow_local_paths=_env("LIGHTFAST_API_ALLOW_LOCAL_PATHS", "0") == "1",
+        rate_per_minute=int(_env("LIGHTFAST_API_RATE_LIMIT", "600") or 600),
+        rate_burst=int(_env("LIGHTFAST_API_BURST", "120") or 120),
+    )

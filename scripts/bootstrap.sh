@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what is missing into ./.venv (idempotent; skipped when pyproject.toml is unchanged since the last install).
+# Install what is missing into ./.venv (skipped when pyproject.toml is unchanged since the last install), then
+# prepare the dbt manifest (`make manifest`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -7,12 +8,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ -f "$stamp" ]; then
-  exit 0
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip uv
+  # torch first with pip: it takes the CPU wheel this kind of machine keeps on disk (uv would fetch a CUDA build).
+  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+  .venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip uv
-# torch first with pip: it takes the CPU wheel this kind of machine keeps on disk (uv would fetch a CUDA build).
-.venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev]"
-rm -f .venv/.installed-*
-touch "$stamp"
+# The dbt manifest the metrics code location loads (a fresh clone has none; a changed model needs a new one).
+make --no-print-directory manifest

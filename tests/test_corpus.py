@@ -16,6 +16,8 @@ from tests.conftest import FIXTURES
 from tests.support.gitrepo import GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
 
+pytestmark = pytest.mark.shared_fixtures
+
 CORPUS = FIXTURES / "corpus-small"
 CONFIG = 'version: 1\nstore: electron\ninclude:\n  - "docs/**/*.md"\n'
 

@@ -1,14 +1,19 @@
-"""The two Dagster code locations: they load, their asset graphs are pinned, and ingestion stays light."""
+"""The two Dagster code locations: they load, their graphs match the committed snapshot, ingestion stays light."""
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import subprocess
 import sys
 
-from dagster import AssetKey
+import pytest
+from dagster import AssetKey, Definitions
 
 from lightfast_pipeline.definitions import defs
 from lightfast_pipeline.metrics_definitions import defs as metrics_defs
+from lightfast_pipeline.runs.locations import CODE_LOCATIONS
+from tests.support.snapshot import SNAPSHOT, render, snapshot
 
 RAW_TABLES = {"deliveries", "documents", "metric_points", "repositories", "runs", "stores", "workspaces"}
 NOT_IN_RUN_WORKERS = """
@@ -100,3 +105,29 @@ def test_importing_the_ingestion_location_leaves_dbt_duckdb_and_the_warehouse_ou
     """What every ingestion run worker pays at start: no dagster-dbt, dbt-core, duckdb or warehouse module."""
     result = subprocess.run([sys.executable, "-c", NOT_IN_RUN_WORKERS], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("module", sorted(CODE_LOCATIONS.values()))
+def test_code_location_is_loadable(module: str) -> None:
+    """What ``dagster dev`` and the daemon do with the module: resolve every job, sensor and schedule."""
+    Definitions.validate_loadable(importlib.import_module(module).defs)
+
+
+def test_definitions_match_the_committed_snapshot() -> None:
+    """Assets, jobs, sensors and schedules of both locations, as tests/snapshots/definitions.json pins them."""
+    committed = SNAPSHOT.read_text() if SNAPSHOT.exists() else ""
+    live = render(snapshot())
+    if live != committed:
+        diff = "".join(
+            difflib.unified_diff(
+                committed.splitlines(keepends=True),
+                live.splitlines(keepends=True),
+                fromfile=f"{SNAPSHOT.relative_to(SNAPSHOT.parents[2])} (committed)",
+                tofile="live definitions",
+            )
+        )
+        pytest.fail(
+            f"the Dagster definitions differ from the committed snapshot:\n{diff}\n"
+            "If the change is intended, run `make snapshot` and commit tests/snapshots/definitions.json.",
+            pytrace=False,
+        )

@@ -118,7 +118,8 @@ def test_source_reads_the_repository_like_git(repo: GitRepo, github_app: GitHubA
 
     assert source.read_file(head, "guide/intro.md") == b"# Intro\n\nStart here.\n"
     assert source.read_file(head, "lightfast.yml") is None
-    assert source.read_file(head, "guide") is None
+    with pytest.raises(IsADirectoryError):  # a folder is never "no file" (a config folder must not read as absent)
+        source.read_file(head, "guide")
     assert source.api_calls == len(github_app.server.requests)
 
 

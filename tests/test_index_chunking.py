@@ -303,6 +303,7 @@ def test_counting_is_linear_in_the_text() -> None:
 # -- the real corpus -------------------------------------------------------------------------------
 
 
+@pytest.mark.shared_fixtures
 def test_real_corpus_chunks_within_bounds() -> None:
     root = FIXTURES / "corpus-small"
     files = sorted((root / "docs").rglob("*.md"))

@@ -108,6 +108,7 @@ Not: page#123, owner.name/repo#22, https://github.com/o/r/issues/5#13, a/b/c#14,
     ]
 
 
+@pytest.mark.shared_fixtures
 def test_real_corpus_document() -> None:
     path = "docs/api/browser-window.md"
     doc = parse_document(path, (CORPUS / path).read_text())
@@ -119,6 +120,7 @@ def test_real_corpus_document() -> None:
     assert path not in links
 
 
+@pytest.mark.shared_fixtures
 def test_real_corpus_frontmatter_files() -> None:
     with_frontmatter = [
         path for path in sorted((CORPUS / "docs").rglob("*.md")) if path.read_text().startswith("---\n")

@@ -11,8 +11,22 @@ SOURCE = {A1, A2, B1}
 def test_agreement_is_ok() -> None:
     truth = compare_index("c0ffee", set(SOURCE), set(SOURCE), SOURCE, {"docA", "docB"})
     assert truth.ok and not truth.ledger_drift
-    assert truth.counts() == {"missing": 0, "orphaned": 0, "stale": 0, "unrecorded": 0}
-    assert truth.describe() == "store, ledger and source agree (3 vectors)"
+    assert truth.counts() == {
+        "missing": 0,
+        "orphaned": 0,
+        "stale": 0,
+        "unrecorded": 0,
+        "keyword_missing": 0,
+        "keyword_orphaned": 0,
+    }
+    assert truth.describe() == "store, ledger, keyword index and source agree (3 vectors)"
+
+
+def test_keyword_rows_are_compared_with_the_ledger() -> None:
+    truth = compare_index("c0ffee", set(SOURCE), set(SOURCE), SOURCE, {"docA", "docB"}, {A1, A2, "repo:docC:9"})
+    assert (truth.keyword_missing, truth.keyword_orphaned) == ([B1], ["repo:docC:9"])
+    assert not truth.ok and not truth.ledger_drift
+    assert truth.describe() == f"1 keyword missing (e.g. {B1}), 1 keyword orphaned (e.g. repo:docC:9)"
 
 
 def test_a_ledger_row_without_a_vector_is_missing() -> None:

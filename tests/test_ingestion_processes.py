@@ -10,14 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from sqlalchemy import func, select
 
 from lightfast_pipeline.catalog.models import IngestJournal, Repository
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
 from tests.conftest import FIXTURES
-from tests.support.gitrepo import GitRepo
+from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths
 
 CLI = [sys.executable, "-m", "lightfast_pipeline.cli"]
@@ -35,6 +36,7 @@ def docs_repo(path: Path, folder: str) -> GitRepo:
     return repo
 
 
+@pytest.mark.shared_fixtures
 def test_two_repositories_of_one_workspace_ingest_at_once(lightfast_env: Settings, tmp_path: Path) -> None:
     first = docs_repo(tmp_path / "development", "development")
     second = docs_repo(tmp_path / "tutorial", "tutorial")
@@ -60,6 +62,7 @@ def test_two_repositories_of_one_workspace_ingest_at_once(lightfast_env: Setting
     assert hits[0]["path"] == "docs/tutorial/dark-mode.md"
 
 
+@pytest.mark.shared_fixtures
 def test_run_killed_half_way_is_repaired_by_the_next_run(lightfast_env: Settings, tmp_path: Path) -> None:
     repo = docs_repo(tmp_path / "docs", "development")
     assert cli("repo", "connect", str(repo.path)).returncode == 0
@@ -93,3 +96,31 @@ def test_run_killed_half_way_is_repaired_by_the_next_run(lightfast_env: Settings
     instance = DagsterInstance.get()
     statuses = sorted(run.status.value for run in instance.get_runs())
     assert statuses == sorted([DagsterRunStatus.FAILURE.value, DagsterRunStatus.SUCCESS.value])
+
+
+def test_a_killed_run_lists_as_failed_not_running(lightfast_env: Settings, tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "many")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    for n in range(3000):  # enough work that the run is still going when it is killed
+        repo.write(f"docs/{n % 30}/page-{n}.md", f"# Page {n}\n\nSomething to say about item {n}.\n")
+    repo.commit("many pages")
+    assert cli("repo", "connect", str(repo.path)).returncode == 0
+    victim = subprocess.Popen([*CLI, "ingest", str(repo.path), "--json"], stdout=subprocess.DEVNULL)
+    instance = DagsterInstance.get()
+    deadline = time.monotonic() + 300
+    started = []
+    while time.monotonic() < deadline and victim.poll() is None and not started:
+        started = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+        time.sleep(0.05)
+    assert started, "the run finished before the test could kill it"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    assert instance.get_run_by_id(started[0].dagster_run.run_id).status == DagsterRunStatus.STARTED
+
+    listed = cli("jobs", "list", "--json")
+
+    assert listed.returncode == 0, listed.stderr
+    (job,) = json.loads(listed.stdout)["jobs"]
+    assert job["status"] == "failed"
+    detail = json.loads(cli("jobs", "get", job["id"], "--json").stdout)
+    assert "died" in (detail["error"] or "")

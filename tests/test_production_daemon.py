@@ -70,7 +70,7 @@ from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths
 from tests.support.postgres import DEPLOY_DIR, create_database, deploy_environment, drop_database, write_deploy_instance
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.shared_fixtures]
 
 LOCATION = "production_test"
 LIGHTFAST = "lightfast_pipeline"
@@ -268,7 +268,7 @@ def _deploy(
     try:
         with DagsterInstance.get() as instance:
             result = Deployment(instance, f"http://127.0.0.1:{port}/graphql", pid_dir, runtime)
-            result.wait(lambda: _up(port), 90, "the webserver")
+            result.wait(lambda: _up(port), 240, "the webserver")  # it starts 3 code servers first
             result.wait(lambda: _locations_loaded(result), 120, "the code locations to load")
             yield result
     finally:

@@ -2,8 +2,8 @@
 
 Layer: runs are written into the Dagster run storage (``add_historical_run`` with a known creation time, then
 run events with known timestamps, as the run worker reports them); catalog rows go through the ORM and
-``record_metric``. The loader copies them into DuckDB incrementally and the dbt models (built by the first
-refresh) answer the CLI.
+``record_metric``. The loader copies them into DuckDB incrementally and the dbt models (built by the dbt assets,
+the only builder) answer the CLI, which runs the metrics job itself when the warehouse is stale.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 from dagster._core.utils import make_new_run_id
 from typer.testing import CliRunner
 
@@ -32,12 +32,13 @@ from lightfast_pipeline.catalog.models import (
     Workspace,
 )
 from lightfast_pipeline.cli.app import app
-from lightfast_pipeline.metrics.loader import ensure_schema
+from lightfast_pipeline.metrics.freshness import PROJECT_HASH_CURSOR, models_current
 from lightfast_pipeline.metrics.record import record_metric
-from lightfast_pipeline.metrics.refresh import ensure_models, refresh_warehouse
-from lightfast_pipeline.metrics.writer import warehouse_writer
+from lightfast_pipeline.metrics.refresh import load_into
+from lightfast_pipeline.metrics.writer import warehouse_writer, writer_busy
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
+from tests.support.warehouse import build_models
 
 INGEST = "ingest_repository"
 
@@ -133,17 +134,16 @@ def seed_catalog(runtime: Runtime) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse with the raw schema and the dbt models (views over the raw tables), built once."""
+    """A warehouse with the raw schema and the dbt models (views over the raw tables), built once by the dbt
+    assets."""
     path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        ensure_schema(con)
-    ensure_models(path)
+    build_models(path)
     return path
 
 
 @pytest.fixture
 def prebuilt(lightfast_env: Settings, template: Path) -> None:
-    """Start from the built models (skips a dbt build; the first test covers building them)."""
+    """Start from the built models (skips a dbt build)."""
     lightfast_env.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, lightfast_env.warehouse_path)
 
@@ -152,6 +152,12 @@ def prebuilt(lightfast_env: Settings, template: Path) -> None:
 def instance(lightfast_env: Settings) -> Iterator[DagsterInstance]:
     with DagsterInstance.get() as dagster_instance:
         yield dagster_instance
+
+
+def load(settings: Settings, instance: DagsterInstance) -> dict[str, int]:
+    """One raw load through the writer, as the ``warehouse_raw`` asset does it."""
+    with warehouse_writer(settings.warehouse_path) as building:
+        return load_into(building, instance, settings.database_url)
 
 
 def raw(settings: Settings, sql: str) -> list[tuple]:
@@ -179,9 +185,9 @@ def test_incremental_load_updates_unfinished_runs_and_deletions(
         record_metric(session, "query_latency", 12.5, workspace_id=ids["workspace"], at=t)
         session.add(WebhookDelivery(delivery_id="d-1", event="push", payload={}, received_at=t))
 
-    first = refresh_warehouse(lightfast_env.warehouse_path, instance, lightfast_env.database_url)
-    assert first.refreshed and first.built_models
-    assert first.loaded["runs"] == 5 and first.loaded["metric_points"] == 1 and first.loaded["documents"] == 3
+    first = load(lightfast_env, instance)
+    assert first["runs"] == 5 and first["metric_points"] == 1 and first["documents"] == 3
+    assert not models_current(lightfast_env.warehouse_path)  # a load never builds the models
     row = raw(
         lightfast_env,
         f"select status, dagster_status, trigger, user_name, workspace, repository_uid, "
@@ -201,10 +207,9 @@ def test_incremental_load_updates_unfinished_runs_and_deletions(
         record_metric(session, "query_latency", 30.0, workspace_id=ids["workspace"])
         session.delete(session.query(Document).filter_by(uid="doc0").one())
 
-    second = refresh_warehouse(lightfast_env.warehouse_path, instance, lightfast_env.database_url)
-    assert second.refreshed and not second.built_models
-    assert second.loaded["runs"] == 2  # the re-checked unfinished run and the new one, nothing else
-    assert second.loaded["documents"] < 3  # only rows updated at the cursor's instant are read again
+    second = load(lightfast_env, instance)
+    assert second["runs"] == 2  # the re-checked unfinished run and the new one, nothing else
+    assert second["documents"] < 3  # only rows updated at the cursor's instant are read again
     assert raw(lightfast_env, f"select status, duration_ms from raw.runs where run_id = '{later}'") == [
         ("completed", 4000)
     ]
@@ -218,7 +223,7 @@ def test_readers_never_wait_for_the_writer_and_the_writer_never_waits_for_reader
 ) -> None:
     runtime = Runtime(lightfast_env)
     seed_catalog(runtime)
-    refresh_warehouse(lightfast_env.warehouse_path, instance, lightfast_env.database_url)
+    load(lightfast_env, instance)
     # an analyst's session in another process keeps a read-only connection open
     analyst = subprocess.Popen(
         [sys.executable, "-c", ANALYST, str(lightfast_env.warehouse_path)], stdout=subprocess.PIPE, text=True
@@ -226,13 +231,13 @@ def test_readers_never_wait_for_the_writer_and_the_writer_never_waits_for_reader
     try:
         assert analyst.stdout.readline().strip() == "0"
         add_run(instance, datetime.now(UTC), succeeded(datetime.now(UTC), 5))
-        assert refresh_warehouse(lightfast_env.warehouse_path, instance, lightfast_env.database_url).refreshed
+        assert load(lightfast_env, instance)["runs"] == 1
         with warehouse_writer(lightfast_env.warehouse_path) as building:
-            # while a writer builds, the live file stays readable and a second writer does not wait
+            # while a writer builds, the live file stays readable and others can see it is busy without waiting
             assert building != lightfast_env.warehouse_path
             assert raw(lightfast_env, "select count(*) from raw.runs") == [(1,)]
-            busy = refresh_warehouse(lightfast_env.warehouse_path, instance, lightfast_env.database_url, wait=False)
-            assert not busy.refreshed
+            assert writer_busy(lightfast_env.warehouse_path)
+        assert not writer_busy(lightfast_env.warehouse_path)
         assert analyst.poll() is None  # still reading its snapshot, never interrupted
     finally:
         analyst.kill()
@@ -252,7 +257,7 @@ def test_failed_refresh_leaves_the_warehouse_untouched(
 ) -> None:
     runtime = Runtime(lightfast_env)
     seed_catalog(runtime)
-    refresh_warehouse(lightfast_env.warehouse_path, instance, lightfast_env.database_url)
+    load(lightfast_env, instance)
     before = lightfast_env.warehouse_path.read_bytes()
     with (
         pytest.raises(RuntimeError, match="boom"),
@@ -284,6 +289,7 @@ def test_cli_json_sections_and_fresh_runs(lightfast_env: Settings, instance: Dag
     add_run(instance, now - timedelta(hours=30), succeeded(now - timedelta(hours=30), 3000))  # previous period
 
     full = stats("--compare", "--percentiles", "--timeseries", "--health")
+    assert metrics_runs(instance) == ["refresh_warehouse"]  # the models were current, the sources were not
     assert set(full) == {
         "range",
         "workspace",
@@ -324,6 +330,7 @@ def test_cli_json_sections_and_fresh_runs(lightfast_env: Settings, instance: Dag
         "sources": {"acme/acme/handbook": "healthy", "acme/acme/notes": "idle"},
     }
     assert stats("--workspace", "acme", "--health")["health"]["stores"] == {"docs": "healthy"}
+    assert metrics_runs(instance) == ["refresh_warehouse"]  # nothing changed: no run, the models answer
 
     # a run that finished seconds ago is counted by the next call (incremental refresh before answering)
     fresh = add_run(instance, datetime.now(UTC))
@@ -334,6 +341,32 @@ def test_cli_json_sections_and_fresh_runs(lightfast_env: Settings, instance: Dag
     assert stats("--range", "7d")["jobs"]["total"] == 3
     day = (now - timedelta(hours=30)).date().isoformat()
     assert stats("--range", f"{day}..{day}", "--no-refresh")["range"]["from"] == f"{day}T00:00:00Z"
+    assert metrics_runs(instance) == ["refresh_warehouse", "refresh_warehouse"]
+    record = instance.get_run_records(RunsFilter(job_name="refresh_warehouse"), limit=1)[0]
+    assert record.dagster_run.status == DagsterRunStatus.SUCCESS
+    assert record.dagster_run.tags[tags.TRIGGER] == "manual" and record.dagster_run.tags[tags.USER] == "tester"
+
+
+def test_cli_runs_the_rebuild_job_when_the_models_are_stale(
+    lightfast_env: Settings, instance: DagsterInstance, prebuilt: None
+) -> None:
+    """A warehouse whose models belong to another version of the project (one view even missing)."""
+    with duckdb.connect(str(lightfast_env.warehouse_path)) as con:
+        con.execute("update raw.cursors set value = 'an older project' where name = ?", [PROJECT_HASH_CURSOR])
+        con.execute("drop view job_stats")
+    assert not models_current(lightfast_env.warehouse_path)
+    add_run(instance, datetime.now(UTC), succeeded(datetime.now(UTC), 1500))
+
+    assert stats()["jobs"]["total"] == 1
+    assert metrics_runs(instance) == ["rebuild_metrics"]  # load, dbt build, metrics: the scheduled job
+    assert models_current(lightfast_env.warehouse_path)
+    assert stats()["jobs"]["total"] == 1 and metrics_runs(instance) == ["rebuild_metrics"]
+
+
+def metrics_runs(instance: DagsterInstance) -> list[str]:
+    """Job names of the metrics runs on the instance, oldest first."""
+    names = [record.dagster_run.job_name for record in instance.get_run_records(ascending=True)]
+    return [name for name in names if name in ("refresh_warehouse", "rebuild_metrics")]
 
 
 def test_cli_rejects_bad_range_and_explains(lightfast_env: Settings) -> None:

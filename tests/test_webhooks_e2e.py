@@ -209,6 +209,23 @@ def test_duplicate_delivery_causes_no_extra_run(world: World) -> None:
     assert world.tick() == []
 
 
+def test_pushes_in_one_tick_coalesce_into_one_run_of_the_newest_head(world: World) -> None:
+    pushes = []
+    for n in range(3):
+        before = world.git.head()
+        world.git.commit({f"docs/burst-{n}.md": f"# Burst {n}\n\nPush number {n} of a burst.\n"})
+        pushes.append(world.push(before=before))
+
+    requests = world.tick()
+
+    assert [request.run_key for request in requests] == [pushes[0]]
+    report = world.execute(requests[0])
+    assert report["commit"] == world.git.head() and report["documents"]["added"] == 3
+    assert all(world.delivery(delivery_id).status == "processed" for delivery_id in pushes)
+    assert all("coalesced into the run requested for delivery" in world.delivery(d).reason for d in pushes[1:])
+    assert world.tick() == []
+
+
 def test_forged_signature_is_rejected_and_nothing_is_stored(world: World) -> None:
     body = encode(retarget(load_webhook("push.modified.json"), repo_id=REPO_ID, full_name=FULL_NAME))
     headers = delivery_headers("push", body, secret="not-the-secret")

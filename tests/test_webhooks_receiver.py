@@ -45,6 +45,7 @@ def counts(runtime: Runtime) -> tuple[int, int]:
     return deliveries, activity
 
 
+@pytest.mark.shared_fixtures
 def test_known_answer_signature_of_a_real_delivery(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     recorded = json.loads((FIXTURES / "github-webhooks" / "push.delivery-with-headers.sha256-signed.json").read_text())
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "abc123")
@@ -71,6 +72,7 @@ def test_known_answer_signature_of_a_real_delivery(runtime: Runtime, monkeypatch
     )
 
 
+@pytest.mark.shared_fixtures
 def test_repeated_delivery_is_acknowledged_and_stores_nothing(client: TestClient, runtime: Runtime) -> None:
     body = encode(load_webhook("push.modified.json"))
     headers = delivery_headers("push", body, delivery_id="d-1", secret="current-secret")
@@ -80,6 +82,7 @@ def test_repeated_delivery_is_acknowledged_and_stores_nothing(client: TestClient
     assert counts(runtime) == (1, 1)
 
 
+@pytest.mark.shared_fixtures
 def test_previous_secret_is_accepted_during_rotation(client: TestClient, runtime: Runtime) -> None:
     body = encode(load_webhook("ping.json"))
     response = client.post(URL, content=body, headers=delivery_headers("ping", body, secret="previous-secret"))
@@ -87,6 +90,7 @@ def test_previous_secret_is_accepted_during_rotation(client: TestClient, runtime
     assert counts(runtime) == (1, 1)
 
 
+@pytest.mark.shared_fixtures
 def test_forged_or_missing_signature_is_401_and_nothing_is_stored(client: TestClient, runtime: Runtime) -> None:
     body = encode(load_webhook("push.modified.json"))
     forged = delivery_headers("push", body, secret="attacker-secret")
@@ -134,6 +138,7 @@ def test_healthz_and_refusal_without_secret(client: TestClient, runtime: Runtime
         create_app(runtime)
 
 
+@pytest.mark.shared_fixtures
 def test_cli_lists_deliveries_as_json(client: TestClient, runtime: Runtime) -> None:
     for delivery_id, name, event in (("a-1", "ping.json", "ping"), ("a-2", "push.modified.json", "push")):
         body = encode(load_webhook(name))

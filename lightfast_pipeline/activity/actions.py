@@ -24,6 +24,9 @@ STORE_REBUILT = "store.rebuilt"  # store
 DELIVERY_RECEIVED = "delivery.received"  # delivery (status/reason updated with what it caused)
 RUN_FAILED = "run.failed"  # run
 HEALTH_CHANGED = "health.changed"  # workspace | store | source (before/after = levels)
+API_KEY_CREATED = "api_key.created"  # api_key
+API_KEY_REVOKED = "api_key.revoked"  # api_key
+INSTALLATION_VALIDATED = "installation.validated"  # integration (impact = added/removed repositories)
 
 # Timeline only (never recorded): a Dagster run, with its live status from the instance.
 JOB_RUN = "job.run"  # run

@@ -23,11 +23,13 @@ def follow(
     backlog: int = 20,
     interval: float = 2.0,
     polls: int | None = None,
-) -> Iterator[Entry]:
+    heartbeats: bool = False,
+) -> Iterator[Entry | None]:
     """Yield the ``backlog`` newest entries (oldest first), then every new or changed entry as polls find it.
 
     A changed entry (a delivery or run whose status moved on) is yielded again. Runs until the caller stops
-    iterating, or after ``polls`` polls.
+    iterating, or after ``polls`` polls. With ``heartbeats``, a poll that found nothing yields None, so a
+    caller (the API's event stream) regains control and can notice that its client has gone.
     """
     seen: OrderedDict[tuple[str, int | str], Entry] = OrderedDict()
     first = True
@@ -43,6 +45,9 @@ def follow(
             seen.move_to_end((entry.kind, entry.id))
         while len(seen) > 5 * WINDOW:
             seen.popitem(last=False)
-        yield from fresh[max(0, len(fresh) - backlog) :] if first else fresh
+        batch = fresh[max(0, len(fresh) - backlog) :] if first else fresh
+        yield from batch
+        if heartbeats and not batch:
+            yield None
         first = False
         done += 1

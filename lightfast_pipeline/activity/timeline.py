@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Repository, SourceType, Workspace
+from lightfast_pipeline.runs.liveness import fail_dead_runs
 
 KIND_ACTIVITY = "activity"
 KIND_RUN = "run"
@@ -77,6 +78,7 @@ _RUN_STATUS = {
 }
 _TYPE_PATTERN = re.compile(r"^[a-z_]+(\.[a-z_]+)?$")
 _MICROSECOND = timedelta(microseconds=1)
+MAX_SEARCH_CHARACTERS = 200  # a repository or user name; longer patterns only cost the database
 
 Key = tuple[datetime, str, int | str]
 
@@ -117,6 +119,8 @@ class TimelineFilter:
                 object.__setattr__(self, name, _utc(value))
         if self.since and self.until and self.since >= self.until:
             raise TimelineError("'since' must be earlier than 'until'")
+        if self.search is not None and len(self.search) > MAX_SEARCH_CHARACTERS:
+            raise TimelineError(f"search text is longer than {MAX_SEARCH_CHARACTERS} characters")
 
     def includes_runs(self) -> bool:
         """True when run history entries (action ``job.run``) can match."""
@@ -247,6 +251,7 @@ def _entries(
     plan = _Plan.build(session, filters)
     streams = [_activity_entries(session, plan, before, batch)]
     if plan.runs is not None:
+        fail_dead_runs(instance)  # a run whose process died shows as failed, never running forever
         streams.append(_run_entries(session, instance, plan, before, batch))
     return heapq.merge(*streams, key=lambda entry: entry.key, reverse=True)
 

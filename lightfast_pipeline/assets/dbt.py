@@ -1,10 +1,10 @@
 """The dbt_metrics models as Dagster assets (dagster-dbt), and the metrics asset that publishes their figures.
 
-The dbt build runs in the warehouse writer's private copy (see ``metrics/writer.py``), so it never locks
-readers out. The manifest is parsed at import when missing (``dbt parse``, as CI and ``dagster dev`` do).
+The models are built here and nowhere else: ``dbt build`` runs in the warehouse writer's private copy (see
+``metrics/writer.py``), named to dbt through ``--vars``, so it never locks readers out. The manifest comes from
+``make manifest`` (deployments, CI); under ``dagster dev`` it is re-parsed at load (``prepare_if_dev``).
 """
 
-import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,28 +21,21 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from lightfast_pipeline.activity.health import record_workspace_health
-from lightfast_pipeline.metrics.dbt_project import (
-    DBT_PROJECT_DIR,
-    WAREHOUSE_PATH_ENV,
-    dbt_executable,
-    mark_models_current,
-    parse_manifest,
-)
+from lightfast_pipeline.metrics.dbt_project import dbt_executable, dbt_project, warehouse_vars
+from lightfast_pipeline.metrics.freshness import mark_models_current
+from lightfast_pipeline.metrics.loader import ensure_schema
 from lightfast_pipeline.metrics.ranges import parse_range
 from lightfast_pipeline.metrics.stats import read_models
 from lightfast_pipeline.metrics.writer import warehouse_writer
 from lightfast_pipeline.resources.catalog import CatalogResource
-from lightfast_pipeline.settings import load_settings
 
 WAREHOUSE_POOL = "lightfast_warehouse"  # limit 1: `dagster instance concurrency set lightfast_warehouse 1`
 METRICS_GROUP = "metrics"
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-if not dbt_project.manifest_path.exists():
-    parse_manifest()
+dbt_project.prepare_if_dev()
 
 
 class MetricsTranslator(DagsterDbtTranslator):
@@ -58,22 +51,21 @@ class MetricsTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=MetricsTranslator(),
     pool=WAREHOUSE_POOL,
 )
-def dbt_metrics_models(context: AssetExecutionContext) -> Iterator[Any]:
-    """``dbt build`` of dbt_metrics into a copy of the warehouse that replaces it when the build succeeds."""
+def dbt_metrics_models(context: AssetExecutionContext, catalog: CatalogResource) -> Iterator[Any]:
+    """``dbt build`` of dbt_metrics into a copy of the warehouse that replaces it when the build succeeds.
+
+    A build of every model marks the warehouse as holding this project version's models; a subset (one model
+    materialised from the UI) does not.
+    """
     dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
-    with warehouse_writer(load_settings().warehouse_path) as building:
-        previous = os.environ.get(WAREHOUSE_PATH_ENV)
-        os.environ[WAREHOUSE_PATH_ENV] = str(building)  # dagster-dbt passes os.environ to the dbt process
-        try:
-            yield from dbt.cli(["build"], context=context).stream()
-        finally:
-            if previous is None:
-                os.environ.pop(WAREHOUSE_PATH_ENV, None)
-            else:
-                os.environ[WAREHOUSE_PATH_ENV] = previous
+    with warehouse_writer(catalog.settings().warehouse_path) as building:
         with duckdb.connect(str(building)) as con:
-            mark_models_current(con)
-            con.execute("checkpoint").fetchall()
+            ensure_schema(con)  # the sources exist before the views over them, even on a new warehouse
+        yield from dbt.cli(["build", *warehouse_vars(building)], context=context).stream()
+        if not context.is_subset:
+            with duckdb.connect(str(building)) as con:
+                mark_models_current(con)
+                con.execute("checkpoint").fetchall()
 
 
 PUBLISHED_MODELS = (

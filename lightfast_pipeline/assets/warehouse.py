@@ -12,7 +12,7 @@ from dagster import (
 
 from lightfast_pipeline.assets.dbt import METRICS_GROUP, WAREHOUSE_POOL, dbt_metrics_models, warehouse_metrics
 from lightfast_pipeline.metrics.loader import RAW_TABLES
-from lightfast_pipeline.metrics.refresh import ensure_models, load_into
+from lightfast_pipeline.metrics.refresh import load_into
 from lightfast_pipeline.metrics.writer import warehouse_writer
 from lightfast_pipeline.resources.catalog import CatalogResource
 
@@ -33,8 +33,7 @@ def warehouse_raw(context: AssetExecutionContext, catalog: CatalogResource) -> I
     settings = catalog.settings()
     with warehouse_writer(settings.warehouse_path) as building:
         loaded = load_into(building, context.instance, settings.database_url)
-        built = ensure_models(building)  # only when this project version's models are not there yet
-    context.log.info(f"warehouse loaded {loaded} (dbt models built: {built})")
+    context.log.info(f"warehouse loaded {loaded}")
     for table in RAW_TABLES:
         yield MaterializeResult(asset_key=["raw", table], metadata={"rows_loaded": loaded[table]})
 

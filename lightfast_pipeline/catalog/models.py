@@ -353,3 +353,36 @@ class NotificationSent(Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default="sent")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiKey(Base):
+    """An API key of one workspace: only its SHA-256 is stored; ``prefix`` finds the row without the secret."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))  # read | admin
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    workspace: Mapped[Workspace] = relationship()
+
+
+class InstallationRepository(Base):
+    """A repository a GitHub App installation could see at its last validation (for added/removed counts)."""
+
+    __tablename__ = "installation_repositories"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "github_repository_id", name="uq_installation_repositories_repo"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[str] = mapped_column(String(64), index=True)
+    github_repository_id: Mapped[str] = mapped_column(String(64))
+    full_name: Mapped[str] = mapped_column(String(300))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,19 +7,14 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from lightfast_pipeline.activity.export import FORMATS, write_export
-from lightfast_pipeline.activity.follow import follow as follow_timeline
-from lightfast_pipeline.activity.timeline import (
-    Entry,
-    TimelineError,
-    TimelineFilter,
-    iter_timeline,
-    timeline_page,
-)
 from lightfast_pipeline.cli.common import fail, get_runtime, print_json
+
+if TYPE_CHECKING:  # the timeline reads Dagster's run history: imported when the command runs
+    from lightfast_pipeline.activity.timeline import Entry, TimelineFilter
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -30,10 +25,17 @@ def parse_time(value: str, *, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(value.strip())
     if match:
         amount, unit = match.groups()
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:  # further back than year 1
+            from lightfast_pipeline.activity.timeline import TimelineError
+
+            raise TimelineError(f"invalid time {value!r}: that is before year 1") from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
+        from lightfast_pipeline.activity.timeline import TimelineError
+
         message = f"invalid time {value!r}: use ISO-8601 (2024-05-01T12:00Z) or an age (30m, 2h, 7d)"
         raise TimelineError(message) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -50,6 +52,9 @@ def _line(entry: Entry) -> str:
 
 def _export(filters: TimelineFilter, fmt: str, output: Path) -> int:
     """Stream every matching entry into ``output`` (written beside it, then renamed: never half a file)."""
+    from lightfast_pipeline.activity.export import write_export
+    from lightfast_pipeline.activity.timeline import iter_timeline
+
     runtime = get_runtime()
     partial = output.with_name(output.name + ".partial")
     try:
@@ -80,6 +85,9 @@ def activity(
     output: Path | None = typer.Option(None, "--output", "-o", help="File written by --export."),
 ) -> None:
     """Who did what, when, and what it caused: activity and jobs, newest first."""
+    from lightfast_pipeline.activity.export import FORMATS
+    from lightfast_pipeline.activity.timeline import TimelineError, TimelineFilter
+
     if export is not None and export not in FORMATS:
         fail(f"unknown export format {export!r}; use one of: {', '.join(FORMATS)}")
     if export is not None and output is None:
@@ -114,6 +122,8 @@ def activity(
 
 
 def _page(filters: TimelineFilter, limit: int, cursor: str | None, json_output: bool) -> None:
+    from lightfast_pipeline.activity.timeline import timeline_page
+
     runtime = get_runtime()
     with runtime.session() as session:
         page = timeline_page(session, runtime.instance, filters, cursor=cursor, limit=limit)
@@ -129,6 +139,8 @@ def _page(filters: TimelineFilter, limit: int, cursor: str | None, json_output: 
 
 
 def _follow(filters: TimelineFilter, backlog: int, interval: float, json_output: bool) -> None:
+    from lightfast_pipeline.activity.follow import follow as follow_timeline
+
     runtime = get_runtime()
     try:
         for entry in follow_timeline(runtime.session, runtime.instance, filters, backlog=backlog, interval=interval):

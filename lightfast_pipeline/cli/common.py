@@ -1,23 +1,23 @@
-"""Shared CLI helpers: one-line errors, JSON output, the process Runtime."""
+"""Shared CLI helpers: one-line errors, JSON output, the process Runtime (built, and imported, on first use)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from lightfast_pipeline.runtime import Runtime
+if TYPE_CHECKING:
+    from lightfast_pipeline.runtime import Runtime  # SQLAlchemy and Alembic: only commands that use the catalog
 
 console = Console()
 error_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -37,23 +37,21 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, default=_default, indent=2) + "\n")
 
 
-def user_errors(*types: type[BaseException]) -> Callable[[F], F]:
-    """Turn the given expected exceptions into one-line errors."""
+@contextlib.contextmanager
+def user_errors(*types: type[BaseException]) -> Iterator[None]:
+    """Turn the given expected exceptions into one-line errors (a ``with`` block or a decorator).
 
-    def decorate(function: F) -> F:
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return function(*args, **kwargs)
-            except types as error:
-                fail(str(error))
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
+    Commands import their services, and so the exception types, inside their body: ``with user_errors(...)``.
+    """
+    try:
+        yield
+    except types as error:
+        fail(str(error))
 
 
 @functools.cache
 def get_runtime() -> Runtime:
     """The Runtime of this CLI process (settings from the environment)."""
+    from lightfast_pipeline.runtime import Runtime
+
     return Runtime()

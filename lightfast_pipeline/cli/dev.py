@@ -11,28 +11,36 @@ from pathlib import Path
 import typer
 
 from lightfast_pipeline.cli.common import fail, get_runtime
-from lightfast_pipeline.runs.locations import workspace_yaml
 
 
 def dev(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface the UI listens on."),
     port: int = typer.Option(3000, "--port", help="Port of the UI."),
+    api_port: int = typer.Option(8080, "--api-port", help="Port of `lightfast serve` beside the UI (0: none)."),
 ) -> None:
     """Start the Dagster UI and daemon (sensors, schedules, run queue) on this project's instance.
 
     Unless the embedder is the Cohere API, the warm embedding service (``lightfast embedder serve``) starts
-    beside them, so runs do not each load the model; it stops when the UI does.
+    beside them, so runs do not each load the model; it stops when the UI does. So does the service API
+    (``lightfast serve`` on ``--api-port``).
     """
+    from lightfast_pipeline.runs.locations import workspace_yaml
+
     runtime = get_runtime()
     beside = Path(sys.executable).parent / "dagster"
     dagster = str(beside) if beside.exists() else shutil.which("dagster")
     if dagster is None:
         fail("the `dagster` command is not installed in this environment")
     os.environ["DAGSTER_HOME"] = str(runtime.settings.dagster_home)
+    # dagster-dbt re-parses the dbt project at load under `dagster dev` (prepare_if_dev) with `dbt` from PATH
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     if runtime.settings.embedder != "cohere":
         # exec keeps this pid, so the service watches the UI itself.
         serve = [sys.executable, "-m", "lightfast_pipeline.cli", "embedder", "serve", "--exit-with-pid"]
         subprocess.Popen([*serve, str(os.getpid())], start_new_session=True)
+    if api_port:  # the service API (and the console that stands on it) next to the UI, stopping with it
+        api = [sys.executable, "-m", "lightfast_pipeline.cli", "serve", "--host", host, "--port", str(api_port)]
+        subprocess.Popen([*api, "--exit-with-pid", str(os.getpid())], start_new_session=True)
     workspace = runtime.settings.dagster_home / "workspace.yaml"  # named locations, as in production
     workspace.write_text(workspace_yaml())
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])

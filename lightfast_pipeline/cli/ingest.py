@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from sqlalchemy import update
+from typing import TYPE_CHECKING
 
-from lightfast_pipeline.activity import actions
-from lightfast_pipeline.activity.log import record_activity
-from lightfast_pipeline.catalog.models import ActivityEvent
+import typer
+
 from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
-from lightfast_pipeline.ingestion import progress as embedding_progress
-from lightfast_pipeline.runs.launch import (
-    LaunchError,
-    RunOutcome,
-    ingestion_tags,
-    run_in_process,
-    submit_to_queue,
-    uses_run_queue,
-    wait_for_run,
-)
-from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.settings import load_notify_settings
-from lightfast_pipeline.workspaces.repositories import RepositoryError, find_repository
+
+if TYPE_CHECKING:  # Dagster is imported by the command, not by the CLI
+    from lightfast_pipeline.runs.launch import RunOutcome
+    from lightfast_pipeline.runtime import Runtime
 
 EMPTY_DOCUMENTS = {"added": 0, "modified": 0, "deleted": 0, "unchanged": 0, "skipped": 0}
 EMPTY_CHUNKS = {"embedded": 0, "reused": 0, "deleted": 0}
 
 
-def _run(runtime, run_tags: dict[str, str], name: str, quiet: bool) -> RunOutcome:
+def _run(runtime: Runtime, run_tags: dict[str, str], name: str, quiet: bool) -> RunOutcome:
     """Queue the run when a daemon serves the run queue (and wait for it), else execute it in this process."""
+    from lightfast_pipeline.runs.launch import run_in_process, submit_to_queue, uses_run_queue, wait_for_run
+    from lightfast_pipeline.settings import load_notify_settings
+
     instance = runtime.instance
     if uses_run_queue(instance):
         run_id = submit_to_queue(load_notify_settings().dagster_ui_url, runtime.settings.code_location, run_tags)
@@ -40,8 +31,13 @@ def _run(runtime, run_tags: dict[str, str], name: str, quiet: bool) -> RunOutcom
     return run_in_process(instance, run_tags) if quiet else _run_with_progress(runtime, run_tags, name)
 
 
-def _run_with_progress(runtime, run_tags: dict[str, str], name: str) -> RunOutcome:
+def _run_with_progress(runtime: Runtime, run_tags: dict[str, str], name: str) -> RunOutcome:
     """Run the job with a Rich progress bar fed by the embedding stage."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from lightfast_pipeline.ingestion import progress as embedding_progress
+    from lightfast_pipeline.runs.launch import run_in_process
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -65,38 +61,13 @@ def _run_with_progress(runtime, run_tags: dict[str, str], name: str) -> RunOutco
 
 def ingest_repository(runtime: Runtime, repo: str, *, full: bool, quiet: bool) -> tuple[dict, str | None]:
     """Record the manual request, run the job and return its summary and error (shared with `store rebuild`)."""
-    user = runtime.settings.user
-    with runtime.session() as session:
-        repository = find_repository(session, repo)
-        run_tags = ingestion_tags(
-            trigger="manual",
-            user=user,
-            workspace_slug=repository.workspace.slug,
-            repository_uid=repository.uid,
-            repository_name=repository.full_name,
-            full=full,
-        )
-        activity = record_activity(
-            session,
-            action=actions.REINDEX_REQUESTED,
-            entity_type="repository",
-            entity_id=repository.id,
-            actor=user,
-            repository=repository,
-            status="in_progress",
-            reason="full reindex" if full else "manual ingest",
-        )
-        session.flush()
-        activity_id, name = activity.id, repository.full_name
-    result = _run(runtime, run_tags, name, quiet=quiet)
+    from lightfast_pipeline.runs.manual import finish_request, request_ingestion
+
+    request = request_ingestion(runtime, repo, full=full, user=runtime.settings.user)
+    result = _run(runtime, request.run_tags, request.repository_name, quiet=quiet)
+    finish_request(runtime, request, result)
     status, report = result.status, result.report
     error = result.error if status != "completed" else None
-    with runtime.session() as session:
-        session.execute(
-            update(ActivityEvent)
-            .where(ActivityEvent.id == activity_id)
-            .values(run_id=result.run_id, status="success" if status == "completed" else "failure", message=error)
-        )
     summary = {
         "run_id": result.run_id,
         "status": status,
@@ -107,14 +78,17 @@ def ingest_repository(runtime: Runtime, repo: str, *, full: bool, quiet: bool) -
     return summary, error
 
 
-@user_errors(RepositoryError, LaunchError)
 def ingest(
     repo: str = typer.Argument(..., help="Repository id or name."),
     full: bool = typer.Option(False, "--full", help="Re-read and re-chunk every file (vectors still reused)."),
     json_output: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Ingest a repository now (a Dagster run tagged trigger=manual) and print its summary."""
-    summary, error = ingest_repository(get_runtime(), repo, full=full, quiet=json_output)
+    from lightfast_pipeline.runs.launch import LaunchError
+    from lightfast_pipeline.workspaces.repositories import RepositoryError
+
+    with user_errors(RepositoryError, LaunchError):
+        summary, error = ingest_repository(get_runtime(), repo, full=full, quiet=json_output)
     run_id, status = summary["run_id"], summary["status"]
     if json_output:
         print_json(summary)

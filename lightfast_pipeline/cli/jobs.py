@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import typer
 
 from lightfast_pipeline.cli.common import get_runtime, print_json, user_errors
-from lightfast_pipeline.runs import jobs as runs
 
+if TYPE_CHECKING:  # each command imports the jobs API (and Dagster) when it runs
+    from lightfast_pipeline.runs.jobs import Job
+
+MAX_WINDOW_HOURS = 24 * 36_600  # a century, as for `lightfast stats --range`
 app = typer.Typer(help="Ingestion jobs, read from Dagster's run history.", no_args_is_help=True)
+DEFAULT_LIMIT = 20  # = runs.jobs.DEFAULT_LIMIT (tests/test_cli_imports.py keeps them equal)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 WORKSPACE_OPTION = typer.Option(None, "--workspace", "-w", help="Workspace slug (default: all workspaces).")
 RUN_ID_ARGUMENT = typer.Argument(..., help="Job (run) id.")
 
 
-def _line(job: runs.Job) -> str:
+def _line(job: Job) -> str:
     duration = f"{job.duration_ms} ms" if job.duration_ms is not None else "-"
     created = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
     return (
@@ -26,7 +31,7 @@ def _line(job: runs.Job) -> str:
     )
 
 
-def _print_jobs(jobs: list[runs.Job]) -> None:
+def _print_jobs(jobs: list[Job]) -> None:
     if not jobs:
         typer.echo("no jobs")
     for job in jobs:
@@ -34,26 +39,28 @@ def _print_jobs(jobs: list[runs.Job]) -> None:
 
 
 @app.command("list")
-@user_errors(runs.JobError)
 def list_command(
     workspace: str | None = WORKSPACE_OPTION,
     status: str | None = typer.Option(None, "--status", help="queued|running|completed|failed|cancelled"),
     repo: str | None = typer.Option(None, "--repo", help="Repository uid."),
     trigger: str | None = typer.Option(None, "--trigger", help="manual|scheduled|webhook|automatic"),
-    limit: int = typer.Option(runs.DEFAULT_LIMIT, "--limit", help="Jobs per page (1-100)."),
+    limit: int = typer.Option(DEFAULT_LIMIT, "--limit", help="Jobs per page (1-100)."),
     cursor: str | None = typer.Option(None, "--cursor", help="next_cursor of the previous page."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Jobs, newest first, one page at a time."""
-    page = runs.list_jobs(
-        get_runtime().instance,
-        workspace,
-        status=status,
-        repository=repo,
-        trigger=trigger,
-        limit=limit,
-        cursor=cursor,
-    )
+    from lightfast_pipeline.runs.jobs import JobError, list_jobs
+
+    with user_errors(JobError):
+        page = list_jobs(
+            get_runtime().instance,
+            workspace,
+            status=status,
+            repository=repo,
+            trigger=trigger,
+            limit=limit,
+            cursor=cursor,
+        )
     if as_json:
         print_json(page.to_dict())
         return
@@ -63,10 +70,12 @@ def list_command(
 
 
 @app.command("get")
-@user_errors(runs.JobError)
 def get_command(run_id: str = RUN_ID_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
     """One job with its input, output and error."""
-    detail = runs.get_job(get_runtime().instance, run_id)
+    from lightfast_pipeline.runs.jobs import JobError, get_job
+
+    with user_errors(JobError):
+        detail = get_job(get_runtime().instance, run_id)
     if as_json:
         print_json(detail.to_dict())
         return
@@ -76,14 +85,16 @@ def get_command(run_id: str = RUN_ID_ARGUMENT, as_json: bool = JSON_OPTION) -> N
 
 
 @app.command("recent")
-@user_errors(runs.JobError)
 def recent_command(
     workspace: str | None = WORKSPACE_OPTION,
     limit: int = typer.Option(10, "--limit", help="How many jobs (1-100)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The newest jobs."""
-    jobs = runs.recent_jobs(get_runtime().instance, workspace, limit)
+    from lightfast_pipeline.runs.jobs import JobError, recent_jobs
+
+    with user_errors(JobError):
+        jobs = recent_jobs(get_runtime().instance, workspace, limit)
     if as_json:
         print_json({"jobs": [job.to_dict() for job in jobs]})
         return
@@ -91,14 +102,18 @@ def recent_command(
 
 
 @app.command("stats")
-@user_errors(runs.JobError)
 def stats_command(
     workspace: str | None = WORKSPACE_OPTION,
-    hours: float = typer.Option(24.0, "--hours", min=0.001, help="Window: jobs created in the last N hours."),
+    hours: float = typer.Option(
+        24.0, "--hours", min=0.001, max=MAX_WINDOW_HOURS, help="Window: jobs created in the last N hours."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Counts per status, success rate and mean duration of completed jobs."""
-    stats = runs.statistics(get_runtime().instance, workspace, timedelta(hours=hours))
+    from lightfast_pipeline.runs.jobs import JobError, statistics
+
+    with user_errors(JobError):
+        stats = statistics(get_runtime().instance, workspace, timedelta(hours=hours))
     if as_json:
         print_json(stats.to_dict())
         return
@@ -112,12 +127,13 @@ def stats_command(
 
 
 @app.command("cancel")
-@user_errors(runs.JobError)
 def cancel_command(run_id: str = RUN_ID_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
     """Cancel a queued or running job (the run really stops); records who cancelled it."""
+    from lightfast_pipeline.runs.jobs import JobError, cancel_job
+
     runtime = get_runtime()
-    with runtime.session() as session:
-        job = runs.cancel_job(runtime.instance, session, run_id, user=runtime.settings.user)
+    with user_errors(JobError), runtime.session() as session:
+        job = cancel_job(runtime.instance, session, run_id, user=runtime.settings.user)
     if as_json:
         print_json(job.to_dict())
         return

@@ -4,72 +4,33 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
-from lightfast_pipeline.catalog.models import Repository, SourceType
 from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
-from lightfast_pipeline.config.detect import ConfigError
-from lightfast_pipeline.index.truth import IndexTruth
-from lightfast_pipeline.ingestion.lease import (
-    LeaseTimeout,
-    acquire_lease,
-    maintenance_holder,
-    release_lease,
-    run_alive_on,
-)
-from lightfast_pipeline.ingestion.repair import Repaired, repair_from_journal, repair_index
-from lightfast_pipeline.ingestion.verify import index_truth
-from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.sources.base import SourceError
-from lightfast_pipeline.sources.factory import source_for
-from lightfast_pipeline.sources.local_git import LocalGitSource
-from lightfast_pipeline.stores.store import StoreError
-from lightfast_pipeline.workspaces.repositories import (
-    RepositoryError,
-    connect_repository,
-    detect_repository_config,
-    disconnect_repository,
-    find_repository,
-)
-from lightfast_pipeline.workspaces.workspace import WorkspaceError
+
+if TYPE_CHECKING:
+    from lightfast_pipeline.index.truth import IndexTruth
 
 app = typer.Typer(help="Connect and manage repositories.", no_args_is_help=True)
-ERRORS = (RepositoryError, WorkspaceError, SourceError, ConfigError, StoreError)
 GITHUB_NAME = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
 
 
-def repository_dict(repository: Repository) -> dict:
-    """The public fields of a repository (CLI JSON)."""
-    return {
-        "id": repository.id,
-        "uid": repository.uid,
-        "name": repository.full_name,
-        "workspace": repository.workspace.slug,
-        "source_type": repository.source_type,
-        "source_id": repository.source_id,
-        "location": repository.location,
-        "default_branch": repository.default_branch,
-        "config_status": repository.config_status,
-        "config_path": repository.config_path,
-        "config_error": repository.config_error,
-        "config_detected_at": repository.config_detected_at,
-        "document_count": repository.document_count,
-        "chunk_count": repository.chunk_count,
-        "last_ingested_commit": repository.last_ingested_commit,
-        "last_ingested_at": repository.last_ingested_at,
-        "last_synced_at": repository.last_synced_at,
-        "active": repository.active,
-        "archived": repository.archived,
-        "suspended": repository.suspended,
-    }
+def _errors() -> tuple[type[Exception], ...]:
+    """The user-facing errors of repository commands (imported with the services that raise them)."""
+    from lightfast_pipeline.config.detect import ConfigError
+    from lightfast_pipeline.sources.base import SourceError
+    from lightfast_pipeline.stores.store import StoreError
+    from lightfast_pipeline.workspaces.repositories import RepositoryError
+    from lightfast_pipeline.workspaces.workspace import WorkspaceError
+
+    return RepositoryError, WorkspaceError, SourceError, ConfigError, StoreError
 
 
 @app.command("connect")
-@user_errors(*ERRORS)
 def connect(
     target: str = typer.Argument(..., help="Path of a local git repository, or OWNER/NAME on GitHub."),
     workspace: str = typer.Option(
@@ -79,30 +40,22 @@ def connect(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Connect a repository to a workspace and detect its lightfast.yml."""
-    runtime = get_runtime()
-    path = Path(target).expanduser()
-    if path.exists():
-        source = LocalGitSource(path)
-        source.validate()
-        repository = connect_repository(
-            runtime,
-            workspace_name=workspace,
-            source=source,
-            source_type=SourceType.LOCAL.value,
-            location=str(path.resolve()),
-            actor=runtime.settings.user,
-        )
-    elif GITHUB_NAME.match(target):
-        from lightfast_pipeline.github.connect import connect_github_repository
+    from lightfast_pipeline.workspaces import repositories
 
-        repository = connect_github_repository(runtime, target, workspace, installation, runtime.settings.user)
-    else:
-        raise RepositoryError(f"{target!r} is neither an existing directory nor OWNER/NAME")
-    with runtime.session() as session:
-        row = session.get(Repository, repository.id)
-        detect_repository_config(runtime, row.id, source_for(row, runtime.settings), actor=runtime.settings.user)
-    with runtime.session() as session:
-        payload = repository_dict(session.get(Repository, repository.id))
+    runtime = get_runtime()
+    user = runtime.settings.user
+    path = Path(target).expanduser()
+    with user_errors(*_errors()):
+        if path.exists():
+            repository = repositories.connect_local_repository(runtime, path, workspace, user)
+        elif GITHUB_NAME.match(target):
+            from lightfast_pipeline.github.connect import connect_github_repository
+
+            repository = connect_github_repository(runtime, target, workspace, installation, user)
+        else:
+            raise repositories.RepositoryError(f"{target!r} is neither an existing directory nor OWNER/NAME")
+        repositories.redetect_config(runtime, repository.id, actor=user)
+        payload = repositories.describe_repository(runtime, repository.id)
     if json_output:
         print_json(payload)
         return
@@ -119,13 +72,9 @@ def list_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List connected repositories."""
-    with get_runtime().session() as session:
-        query = select(Repository).order_by(Repository.id)
-        if not all_repositories:
-            query = query.where(Repository.active.is_(True))
-        rows = [repository_dict(repo) for repo in session.scalars(query)]
-    if workspace:
-        rows = [row for row in rows if workspace in (row["workspace"],)]
+    from lightfast_pipeline.workspaces.repositories import list_repositories
+
+    rows = list_repositories(get_runtime(), workspace=workspace, include_inactive=all_repositories)
     if json_output:
         print_json({"repositories": rows})
         return
@@ -144,11 +93,12 @@ def list_command(
 
 
 @app.command("show")
-@user_errors(*ERRORS)
 def show(repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show one repository."""
-    with get_runtime().session() as session:
-        payload = repository_dict(find_repository(session, repo, include_inactive=True))
+    from lightfast_pipeline.workspaces.repositories import describe_repository
+
+    with user_errors(*_errors()):
+        payload = describe_repository(get_runtime(), repo, include_inactive=True)
     if json_output:
         print_json(payload)
         return
@@ -157,15 +107,14 @@ def show(repo: str, json_output: bool = typer.Option(False, "--json", help="Prin
 
 
 @app.command("detect-config")
-@user_errors(*ERRORS)
 def detect_config_command(repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Re-read lightfast.yml at the branch head and record the result."""
+    from lightfast_pipeline.workspaces.repositories import describe_repository, redetect_config
+
     runtime = get_runtime()
-    with runtime.session() as session:
-        repository = find_repository(session, repo)
-        source = source_for(repository, runtime.settings)
-        repository_id = repository.id
-    detection = detect_repository_config(runtime, repository_id, source, actor=runtime.settings.user)
+    with user_errors(*_errors()):
+        repository_id = describe_repository(runtime, repo)["id"]
+        detection = redetect_config(runtime, repository_id, actor=runtime.settings.user)
     payload = {"status": detection.status, "path": detection.path, "error": detection.error}
     if json_output:
         print_json(payload)
@@ -184,42 +133,12 @@ def _truth_payload(truth: IndexTruth) -> dict:
         "ledger": truth.ledger,
         "store": truth.store,
         "expected": truth.expected,
-        **{kind: ids[:100] for kind, ids in _drifts(truth)},
+        **{kind: ids[:100] for kind, ids in truth.drifts().items()},
         "counts": truth.counts(),
     }
 
 
-def _drifts(truth: IndexTruth) -> list[tuple[str, list[str]]]:
-    return [
-        ("missing", truth.missing),
-        ("orphaned", truth.orphaned),
-        ("stale", truth.stale),
-        ("unrecorded", truth.unrecorded),
-    ]
-
-
-def _verify_under_lease(runtime: Runtime, repository_id: int, repair: bool) -> tuple[IndexTruth, Repaired | None]:
-    """Check (and repair) the repository while holding its lease, so no run writes meanwhile."""
-    holder = maintenance_holder("verify")
-    try:
-        acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=0)
-    except LeaseTimeout as error:
-        raise RepositoryError(f"cannot verify now: {error}") from error
-    try:
-        repair_from_journal(runtime, repository_id)
-        with runtime.session() as session:
-            source = source_for(session.get(Repository, repository_id), runtime.settings)
-        truth = index_truth(runtime, repository_id, source, deep=True)
-        if not repair or truth.ok:
-            return truth, None
-        repaired = repair_index(runtime, repository_id, truth, actor=runtime.settings.user)
-        return index_truth(runtime, repository_id, source, deep=True), repaired
-    finally:
-        release_lease(runtime, repository_id, holder)
-
-
 @app.command("verify")
-@user_errors(*ERRORS)
 def verify(
     repo: str,
     repair: bool = typer.Option(
@@ -228,18 +147,21 @@ def verify(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check that the store holds exactly the ledger's vectors, and the ledger the source's chunks."""
-    runtime = get_runtime()
-    with runtime.session() as session:
-        repository = find_repository(session, repo)
-        repository_id, name = repository.id, repository.full_name
-    truth, repaired = _verify_under_lease(runtime, repository_id, repair)
-    if repaired is not None and truth.ledger_drift:
-        from lightfast_pipeline.cli.ingest import ingest_repository  # launches a Dagster run: import on use
+    from lightfast_pipeline.ingestion.verify import verify_under_lease
+    from lightfast_pipeline.workspaces.repositories import describe_repository
 
-        _summary, error = ingest_repository(runtime, str(repository_id), full=True, quiet=True)
-        if error is not None:
-            fail(f"{name}: the full re-ingestion that rewrites the ledger failed: {error}")
-        truth, _ = _verify_under_lease(runtime, repository_id, repair=False)
+    runtime = get_runtime()
+    with user_errors(*_errors()):
+        repository = describe_repository(runtime, repo)
+        repository_id, name = repository["id"], repository["name"]
+        truth, repaired = verify_under_lease(runtime, repository_id, repair=repair, actor=runtime.settings.user)
+        if repaired is not None and truth.ledger_drift:
+            from lightfast_pipeline.cli.ingest import ingest_repository  # launches a Dagster run: import on use
+
+            _summary, error = ingest_repository(runtime, str(repository_id), full=True, quiet=True)
+            if error is not None:
+                fail(f"{name}: the full re-ingestion that rewrites the ledger failed: {error}")
+            truth, _ = verify_under_lease(runtime, repository_id, repair=False, actor=runtime.settings.user)
     payload = _truth_payload(truth)
     if repaired is not None:
         payload["repaired"] = {"embedded": repaired.embedded, "deleted": repaired.deleted}
@@ -255,14 +177,15 @@ def verify(
 
 
 @app.command("disconnect")
-@user_errors(*ERRORS)
 def disconnect(repo: str, json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Disconnect a repository and remove its documents and vectors from the index."""
+    from lightfast_pipeline.workspaces.repositories import describe_repository, disconnect_repository
+
     runtime = get_runtime()
-    with runtime.session() as session:
-        repository = find_repository(session, repo)
-        repository_id, name = repository.id, repository.full_name
-    result = disconnect_repository(runtime, repository_id, actor=runtime.settings.user)
+    with user_errors(*_errors()):
+        repository = describe_repository(runtime, repo)
+        repository_id, name = repository["id"], repository["name"]
+        result = disconnect_repository(runtime, repository_id, actor=runtime.settings.user)
     payload = {
         "id": repository_id,
         "name": name,

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
-from dagster import DagsterInstance
 
 from lightfast_pipeline.cli.common import console, error_console, fail, print_json
-from lightfast_pipeline.metrics.dbt_project import DbtBuildError
-from lightfast_pipeline.metrics.ranges import RangeError, parse_range
-from lightfast_pipeline.metrics.refresh import refresh_warehouse
-from lightfast_pipeline.metrics.stats import WarehouseNotReady, read_stats
-from lightfast_pipeline.runtime import Runtime
+
+if TYPE_CHECKING:  # the warehouse, dbt and Dagster are imported when the command runs
+    from lightfast_pipeline.runtime import Runtime
 
 
 def stats(
@@ -22,10 +21,16 @@ def stats(
     timeseries: bool = typer.Option(False, "--timeseries", help="Every hour of the range (UTC)."),
     health: bool = typer.Option(False, "--health", help="Health of the workspace, its stores and sources."),
     workspace: str | None = typer.Option(None, "--workspace", "-w", help="Workspace slug (default: all)."),
-    refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Load new runs into the warehouse first."),
+    refresh: bool = typer.Option(
+        True, "--refresh/--no-refresh", help="When the warehouse is stale, run the metrics job first."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Statistics of ingestion jobs (the warehouse's dbt models, refreshed incrementally first)."""
+    """Statistics of ingestion jobs (the warehouse's dbt models; a stale warehouse is refreshed first)."""
+    from lightfast_pipeline.metrics.ranges import RangeError, parse_range
+    from lightfast_pipeline.metrics.stats import WarehouseNotReady, read_stats
+    from lightfast_pipeline.runtime import Runtime
+
     try:
         stats_range = parse_range(range_)
     except RangeError as error:
@@ -52,15 +57,19 @@ def stats(
 
 
 def _refresh(runtime: Runtime, *, quiet: bool) -> None:
-    """Incremental refresh unless another writer is busy (then the last refresh is answered from)."""
-    with DagsterInstance.get() as instance:
+    """The metrics job when the warehouse is stale, unless another writer is busy (the last refresh answers)."""
+    from dagster import DagsterInstance
+
+    from lightfast_pipeline.metrics.current import MetricsJobFailed, bring_current
+
+    settings = runtime.settings
+    # stdout is the answer (--json): the job's dbt log lines, which dagster-dbt prints there, go to stderr
+    with DagsterInstance.get() as instance, contextlib.redirect_stdout(sys.stderr):
         try:
-            outcome = refresh_warehouse(
-                runtime.settings.warehouse_path, instance, runtime.settings.database_url, wait=False
-            )
-        except DbtBuildError as error:
+            outcome = bring_current(settings.warehouse_path, instance, settings.database_url, user=settings.user)
+        except MetricsJobFailed as error:
             fail(str(error))
-    if not outcome.refreshed and not quiet:
+    if outcome.busy and not quiet:
         error_console.print("note: a warehouse refresh is in progress elsewhere; showing the last refresh")
 
 

@@ -6,41 +6,29 @@ import typer
 from rich.table import Table
 
 from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
-from lightfast_pipeline.workspaces.workspace import (
-    WorkspaceError,
-    create_workspace,
-    get_or_create_organization,
-    list_workspaces,
-)
 
 app = typer.Typer(help="Create and list workspaces.", no_args_is_help=True)
 
 
-def _as_dict(workspace) -> dict:
-    return {
-        "id": workspace.id,
-        "name": workspace.name,
-        "slug": workspace.slug,
-        "key": workspace.key,
-        "organization": workspace.organization.name,
-        "default": workspace.is_default,
-        "created_at": workspace.created_at,
-    }
-
-
 @app.command("create")
-@user_errors(WorkspaceError)
 def create(
     name: str,
     org: str = typer.Option("default", "--org", help="Organisation (created with its default workspace if new)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create a workspace in an organisation."""
+    from lightfast_pipeline.workspaces.workspace import (
+        WorkspaceError,
+        create_workspace,
+        get_or_create_organization,
+        workspace_fields,
+    )
+
     runtime = get_runtime()
-    with runtime.session() as session:
+    with user_errors(WorkspaceError), runtime.session() as session:
         organization = get_or_create_organization(session, org, actor=runtime.settings.user)
         workspace = create_workspace(session, name, organization=organization, actor=runtime.settings.user)
-        payload = _as_dict(workspace)
+        payload = workspace_fields(workspace)
     if json_output:
         print_json(payload)
     else:
@@ -52,8 +40,10 @@ def create(
 @app.command("list")
 def list_command(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List workspaces."""
+    from lightfast_pipeline.workspaces.workspace import list_workspaces, workspace_fields
+
     with get_runtime().session() as session:
-        rows = [_as_dict(ws) for ws in list_workspaces(session)]
+        rows = [workspace_fields(ws) for ws in list_workspaces(session)]
     if json_output:
         print_json({"workspaces": rows})
         return

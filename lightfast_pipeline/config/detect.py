@@ -34,13 +34,23 @@ class ConfigDetection:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """The safe loader, refusing duplicate keys (which would otherwise silently drop a value)."""
+    """The safe loader, refusing duplicate keys (which would otherwise silently drop a value), aliases (a
+    config needs none, and they can expand a small file without bound) and keys that are not plain scalars."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(f"aliases (*name) are not allowed, at line {mark.line + 1}, column {mark.column + 1}")
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            mark = key_node.start_mark
+            raise ConfigError(f"keys must be plain names, at line {mark.line + 1}, column {mark.column + 1}")
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
             mark = key_node.start_mark
@@ -91,6 +101,8 @@ def parse_config(data: bytes) -> LightfastConfig:
         raise ConfigError(f"invalid YAML{where}: {error.problem or error.context}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"invalid YAML: {error}") from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply") from None
     if document is None:
         raise ConfigError("file is empty; expected keys version, store and include")
     if not isinstance(document, dict):
@@ -102,9 +114,16 @@ def parse_config(data: bytes) -> LightfastConfig:
 
 
 def detect_config(read_file: Callable[[str], bytes | None]) -> ConfigDetection:
-    """Look for the first config file that exists and parse it. ``read_file`` returns None when absent."""
+    """Look for the first config file that exists and parse it.
+
+    ``read_file`` returns None when the path is absent and raises IsADirectoryError when it is a folder: a folder
+    named like the config is an error (never "no config", which would remove the repository's documents).
+    """
     for filename in CONFIG_FILENAMES:
-        data = read_file(filename)
+        try:
+            data = read_file(filename)
+        except IsADirectoryError:
+            return ConfigDetection("error", path=filename, error=f"{filename} is a folder, not a file")
         if data is None:
             continue
         try:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 STORE_SLUG_MESSAGE = "must be 1\u201320 characters of a-z, 0-9 and single hyphens"
 _STORE_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _check_glob(glob: object) -> str:
@@ -87,5 +88,10 @@ class LightfastConfig(BaseModel):
         self._exclude_spec = _compile(self.exclude)
 
     def matches(self, path: str) -> bool:
-        """True when the repository-relative POSIX ``path`` is included and not excluded."""
+        """True when the repository-relative POSIX ``path`` is included and not excluded.
+
+        Control characters in a name stand for "any one character" (globs never match a newline otherwise), so a
+        file named with one is selected like its neighbours and then skipped with a reason, never silently.
+        """
+        path = _CONTROL.sub("?", path)
         return self._include_spec.match_file(path) and not self._exclude_spec.match_file(path)

@@ -114,7 +114,7 @@ class CohereEmbedder:
     def _describe(self, exc: Exception) -> str:
         status = getattr(exc, "status_code", None)
         body = getattr(exc, "body", None)
-        detail = body.get("message") if isinstance(body, dict) else None
+        detail = body.get("message") if isinstance(body, dict) else body[:200] if isinstance(body, str) else None
         text = f"HTTP {status}: {detail or type(exc).__name__}" if status else f"{type(exc).__name__}: {exc}"
         return f"Cohere embed failed ({text})".replace(self._api_key, "***")
 

@@ -22,10 +22,18 @@ class SkipReason(enum.StrEnum):
     TOO_LARGE = "too_large"
     BINARY = "binary"
     NOT_UTF8 = "not_utf8"
+    CONTROL_CHARACTERS = "control_characters_in_name"
+
+
+def has_control_characters(path: str) -> bool:
+    """True when a path holds a newline, tab or another control character (it would corrupt logs and exports)."""
+    return any(ord(character) < 32 or ord(character) == 127 for character in path)
 
 
 def skip_reason_for_entry(entry: TreeEntry, max_file_bytes: int) -> SkipReason | None:
     """Decide from the tree entry alone, before reading any bytes."""
+    if has_control_characters(entry.path):
+        return SkipReason.CONTROL_CHARACTERS
     if entry.is_symlink:
         return SkipReason.SYMLINK
     if entry.is_submodule:

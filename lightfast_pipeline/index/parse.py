@@ -33,12 +33,27 @@ class ParsedDocument:
     warnings: list[str] = field(default_factory=list)
 
 
-def _json_safe(value: Any) -> Any:
-    """Front matter as JSON-storable values (dates become ISO strings, unknown objects strings)."""
+# Front matter is stored in the catalog as JSON. YAML aliases share one object among many places, so a few
+# hundred bytes can expand to gigabytes (an "alias bomb") or refer to themselves (``a: &a [*a]``): conversion
+# stops at these bounds and the document is indexed without its front matter, with a warning.
+MAX_FRONTMATTER_NODES = 10_000
+MAX_FRONTMATTER_DEPTH = 32
+
+
+class _FrontMatterTooLarge(ValueError):
+    """Front matter that would expand beyond the bounds above."""
+
+
+def _json_safe(value: Any, budget: list[int] | None = None, depth: int = 0) -> Any:
+    """Front matter as JSON-storable values (dates become ISO strings, unknown objects strings), bounded."""
+    budget = budget if budget is not None else [MAX_FRONTMATTER_NODES]
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_FRONTMATTER_DEPTH:
+        raise _FrontMatterTooLarge
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): _json_safe(item, budget, depth + 1) for key, item in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_json_safe(item) for item in value]
+        return [_json_safe(item, budget, depth + 1) for item in value]
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if value is None or isinstance(value, bool | int | float | str):
@@ -59,11 +74,18 @@ def split_frontmatter(text: str) -> tuple[dict[str, Any], str, list[str]]:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark else ""
         return {}, text, [f"front matter: invalid YAML{where}; read as body"]
+    except RecursionError:
+        return {}, text, ["front matter: nested too deeply; read as body"]
     if data is None:
         data = {}
     if not isinstance(data, dict):
         return {}, text, [f"front matter: a {type(data).__name__}, not a mapping; read as body"]
-    return _json_safe(data), body.lstrip("\r\n"), []
+    try:
+        metadata = _json_safe(data)
+    except _FrontMatterTooLarge:
+        limits = f"{MAX_FRONTMATTER_NODES} values or {MAX_FRONTMATTER_DEPTH} levels"
+        return {}, body.lstrip("\r\n"), [f"front matter: expands beyond {limits} (aliases?); ignored"]
+    return metadata, body.lstrip("\r\n"), []
 
 
 def _inline_runs(tokens: list[Token]) -> list[Token]:

@@ -11,12 +11,16 @@ A drift is named by what would fix it:
 - **stale**: the store or the ledger holds an id of a live document that the source no longer yields, e.g. the
   vector of an older content hash (delete it; a stale ledger row needs a full re-ingestion);
 - **unrecorded**: the source yields an id the ledger lacks (a full re-ingestion records it).
+
+The keyword index (issue 13) is compared with the ledger too: **keyword missing** (a ledger row without its
+keyword row) and **keyword orphaned** (a keyword row of no ledger row). Triggers keep it in the ledger's own
+transaction, so either means someone edited the catalog by hand; repair rewrites those rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FIRST_IDS = 10
 
@@ -40,31 +44,34 @@ class IndexTruth:
     stale: list[str]
     unrecorded: list[str]
     ledger_drift: bool  # the ledger itself differs from the source: only a full re-ingestion fixes it
+    keyword_missing: list[str] = field(default_factory=list)
+    keyword_orphaned: list[str] = field(default_factory=list)
+
+    def drifts(self) -> dict[str, list[str]]:
+        """Every kind of drift and its ids."""
+        return {
+            "missing": self.missing,
+            "orphaned": self.orphaned,
+            "stale": self.stale,
+            "unrecorded": self.unrecorded,
+            "keyword_missing": self.keyword_missing,
+            "keyword_orphaned": self.keyword_orphaned,
+        }
 
     @property
     def ok(self) -> bool:
-        """True when the store, the ledger and the source agree exactly."""
-        return not (self.missing or self.orphaned or self.stale or self.unrecorded)
+        """True when the store, the ledger, the keyword index and the source agree exactly."""
+        return not any(self.drifts().values())
 
     def counts(self) -> dict[str, int]:
         """Number of ids in each kind of drift."""
-        return {
-            "missing": len(self.missing),
-            "orphaned": len(self.orphaned),
-            "stale": len(self.stale),
-            "unrecorded": len(self.unrecorded),
-        }
+        return {kind: len(ids) for kind, ids in self.drifts().items()}
 
     def describe(self) -> str:
         """One line naming every drift and its first id, e.g. ``2 missing (e.g. r:d:h), 1 orphaned (e.g. …)``."""
         if self.ok:
-            return f"store, ledger and source agree ({self.store} vectors)"
-        kinds = (
-            ("missing", self.missing),
-            ("orphaned", self.orphaned),
-            ("stale", self.stale),
-            ("unrecorded", self.unrecorded),
-        )
+            return f"store, ledger, keyword index and source agree ({self.store} vectors)"
+        kinds = [(kind.replace("_", " "), ids) for kind, ids in self.drifts().items()]
         return ", ".join(f"{len(ids)} {kind} (e.g. {ids[0]})" for kind, ids in kinds if ids)
 
 
@@ -74,8 +81,10 @@ def compare_index(
     ledger: Set[str],
     expected: Set[str],
     documents: Set[str],
+    keywords: Set[str] | None = None,
 ) -> IndexTruth:
-    """Compare the three id sets; ``documents`` are the uids of the repository's catalog documents."""
+    """Compare the id sets; ``documents`` are the uids of the repository's catalog documents, ``keywords`` the
+    ids with a keyword row (None: not compared)."""
     live = set(documents) | {document_of(vector_id) for vector_id in expected}
     extra = (store | ledger) - expected
     unrecorded = sorted(expected - ledger)
@@ -89,4 +98,6 @@ def compare_index(
         stale=sorted(vector_id for vector_id in extra if document_of(vector_id) in live or vector_id in ledger),
         unrecorded=unrecorded,
         ledger_drift=bool(unrecorded or ledger - expected),
+        keyword_missing=sorted(ledger - keywords) if keywords is not None else [],
+        keyword_orphaned=sorted(keywords - ledger) if keywords is not None else [],
     )

@@ -112,7 +112,8 @@ def read_documents(
     stage.renamed = [Rename(uid=known[old].uid, old_path=old, new_path=new) for old, new in plan.renamed]
     planned_at = time.perf_counter()
 
-    wanted = {entry.path: entry for entry in entries if entry.path in set(plan.added) | set(plan.modified)}
+    to_read = {*plan.added, *plan.modified}  # built once: rebuilding it per entry was quadratic (308 s at 25k files)
+    wanted = {entry.path: entry for entry in entries if entry.path in to_read}
     by_blob: dict[str, list[str]] = {}
     for path, entry in wanted.items():
         by_blob.setdefault(entry.blob_id, []).append(path)

@@ -1,4 +1,8 @@
-"""Repair: what a crashed run left (from its journal), and drift that index truth found."""
+"""Repair: what a crashed run left (from its journal), and drift that index truth found.
+
+The keyword index needs no journal: triggers write it in the catalog transaction that writes the ledger, so a
+crash leaves it equal to whichever ledger survived; index truth still compares it, row by row.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from sqlalchemy import delete, select
 
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
+from lightfast_pipeline.catalog.keywords import rewrite_keyword_rows
 from lightfast_pipeline.catalog.models import Chunk, Document, IngestJournal, Repository, Store
 from lightfast_pipeline.index.truth import IndexTruth
 from lightfast_pipeline.ingestion.verify import store_ids
@@ -100,6 +105,9 @@ def repair_index(runtime: Runtime, repository_id: int, truth: IndexTruth, *, act
             batch = truth.stale[start : start + CHECK_BATCH]
             stale_owned.update(session.scalars(select(Chunk.vector_id).where(Chunk.vector_id.in_(batch))))
     embedded = _reembed(runtime, uid, sorted(owned))
+    if truth.keyword_missing or truth.keyword_orphaned:
+        with runtime.session() as session:
+            rewrite_keyword_rows(session, truth.keyword_missing, truth.keyword_orphaned)
     unowned = set(truth.orphaned) | (set(truth.stale) - stale_owned)
     deleted = 0
     for namespace, ids in store_ids(runtime, uid, namespaces).items():

@@ -96,7 +96,10 @@ def _parents(paths: dict[int, str]) -> dict[int, int | None]:
 
 
 def _commit_catalog(runtime: Runtime, stage: ChunksStage, dead: list[str]) -> None:
-    """One transaction: ledger, documents, skipped entries and repository counters move together."""
+    """One transaction: ledger, documents, skipped entries and repository counters move together.
+
+    The keyword index moves with the ledger: triggers on ``chunks`` write and delete its rows (migration 0003).
+    """
     documents = stage.documents
     now = utcnow()
     with runtime.session() as session:

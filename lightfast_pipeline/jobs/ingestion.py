@@ -45,12 +45,19 @@ def run_request(
 
 
 def requests_for_delivery(
-    instance: DagsterInstance, delivery: Delivery, outcome: Outcome
+    instance: DagsterInstance, delivery: Delivery, outcome: Outcome, requested: dict[str, str]
 ) -> tuple[list[RunRequest], str | None]:
-    """Run requests for the outcome's syncs; a sync already queued absorbs the push (and gives its run id)."""
+    """Run requests for the outcome's syncs; a sync already queued absorbs the push (and gives its run id).
+
+    ``requested`` maps the repositories given a run earlier in the same tick to that run's delivery: the pushes
+    of one tick coalesce into one run (it reads the branch head when it starts, so it indexes the newest push).
+    """
     requests: list[RunRequest] = []
     coalesced: str | None = None
     for run in outcome.runs:
+        if run.repository_uid in requested:
+            outcome.reason += f"; coalesced into the run requested for delivery {requested[run.repository_uid]}"
+            continue
         queued = pending_run_id(instance, run.repository_uid)
         if queued:
             coalesced = coalesced or queued
@@ -58,4 +65,5 @@ def requests_for_delivery(
             continue
         key = delivery.delivery_id if len(outcome.runs) == 1 else f"{delivery.delivery_id}:{run.repository_uid}"
         requests.append(run_request(instance, run, run_key=key, trigger="webhook", delivery_id=delivery.delivery_id))
+        requested[run.repository_uid] = delivery.delivery_id
     return requests, coalesced

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+MAX_RANGE_DAYS = 36_600  # a century: longer relative ranges are typing mistakes, and overflow datetime
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 _RELATIVE = re.compile(r"^(\d+)([hd])$")
 
@@ -42,8 +43,10 @@ def parse_range(text: str, now: datetime | None = None) -> StatsRange:
         amount, unit = int(relative.group(1)), relative.group(2)
         if amount <= 0:
             raise RangeError(f"range {text!r} must be longer than zero")
-        length = timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
-        return StatsRange(now - length, now)
+        hours = amount if unit == "h" else amount * 24
+        if hours > MAX_RANGE_DAYS * 24:
+            raise RangeError(f"range {text!r} is longer than {MAX_RANGE_DAYS} days")
+        return StatsRange(now - timedelta(hours=hours), now)
     if ".." not in text:
         raise RangeError(f"range {text!r}: use 24h, 7d, 30d or FROM..TO (e.g. 2026-01-01..2026-01-31)")
     first, last = (part.strip() for part in text.split("..", 1))
@@ -64,6 +67,8 @@ def _point(value: str, text: str, *, end: bool) -> datetime:
         return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
         raise RangeError(f"range {text!r}: {value!r} is not an ISO date or date-time") from None
+    except OverflowError:  # the day after 9999-12-31
+        raise RangeError(f"range {text!r}: {value!r} is out of range") from None
 
 
 def _utc(value: datetime) -> datetime:

@@ -166,3 +166,33 @@ def read_stats(
         if health:
             result["health"] = health_section(con, workspace)
     return result
+
+
+def _health_reason(row: dict[str, Any]) -> str:
+    if not row["finished"]:
+        return "no finished job in the range"
+    return (
+        f"success rate {_round(row['success_rate'], 2)}% over {row['finished']} finished jobs "
+        f"({row['completed']} completed, {row['failed']} failed)"
+    )
+
+
+def health_tree(warehouse: Path, stats_range: StatsRange, workspace: str) -> dict[str, Any]:
+    """One workspace's health: the workspace, then its stores and sources, each with status and reason.
+
+    The same ``health`` model as ``lightfast stats --health``; the reason restates the figures it judged.
+    """
+    with read_models(warehouse, stats_range, workspace) as con:
+        rows = _rows(con, "select * from health")
+    mine = [row for row in rows if row["workspace"] == workspace]
+
+    def node(row: dict[str, Any]) -> dict[str, Any]:
+        return {"name": row["key"], "status": row["status"], "reason": _health_reason(row)}
+
+    top = next((row for row in mine if row["level"] == "workspace"), None)
+    return {
+        "range": {"from": _iso(stats_range.start), "to": _iso(stats_range.end)},
+        "workspace": node(top) if top else {"name": workspace, "status": "idle", "reason": "no jobs recorded"},
+        "stores": [node(row) for row in mine if row["level"] == "store"],
+        "sources": [node(row) for row in mine if row["level"] == "source"],
+    }

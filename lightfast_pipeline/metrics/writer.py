@@ -17,28 +17,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-class WarehouseBusy(Exception):
-    """Another process holds the warehouse writer lock."""
-
-
 def lock_path(warehouse: Path) -> Path:
     """The lock file beside the warehouse."""
     return warehouse.with_name(warehouse.name + ".lock")
 
 
 @contextmanager
-def warehouse_writer(warehouse: Path, *, wait: bool = True) -> Iterator[Path]:
+def warehouse_writer(warehouse: Path) -> Iterator[Path]:
     """Hold the writer lock and yield a private copy of ``warehouse`` that replaces it on success.
 
-    With ``wait=False`` a held lock raises :class:`WarehouseBusy` at once. On error the copy is discarded and
-    the live file is untouched. Close every DuckDB connection to the copy before leaving the block.
+    On error the copy is discarded and the live file is untouched. Close every DuckDB connection to the copy
+    before leaving the block.
     """
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path(warehouse), "a+b") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError as exc:
-            raise WarehouseBusy(f"another process is writing {warehouse}") from exc
+        fcntl.flock(lock, fcntl.LOCK_EX)
         building = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.building")
         _remove(building)
         try:
@@ -51,6 +44,19 @@ def warehouse_writer(warehouse: Path, *, wait: bool = True) -> Iterator[Path]:
         finally:
             _remove(building)
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def writer_busy(warehouse: Path) -> bool:
+    """True while a writer (this process or another) holds the lock of ``warehouse``."""
+    if not lock_path(warehouse).exists():
+        return False
+    with open(lock_path(warehouse), "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return False
 
 
 def _remove(path: Path) -> None:

@@ -28,6 +28,7 @@ from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import Repository, Workspace
+from lightfast_pipeline.runs.liveness import fail_dead_runs
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -227,6 +228,7 @@ def list_jobs(
     """
     if not MIN_LIMIT <= limit <= MAX_LIMIT:
         raise JobError(f"limit must be between {MIN_LIMIT} and {MAX_LIMIT}, got {limit}")
+    fail_dead_runs(instance)
     filters = runs_filter(workspace, status=status, repository=repository, trigger=trigger)
     records = instance.get_run_records(filters, limit=limit + 1, cursor=cursor)
     if not records and cursor is not None and not instance.has_run(cursor):  # checked only when it matters
@@ -310,6 +312,7 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
 
 def get_job(instance: DagsterInstance, run_id: str) -> JobDetail:
     """One job with its input, output and error."""
+    fail_dead_runs(instance)
     record = _record(instance, run_id)
     run = record.dagster_run
     failed = run.status == DagsterRunStatus.FAILURE
@@ -335,6 +338,7 @@ def statistics(
     (private) ``_runs_query``: filters mean exactly what they mean for ``get_run_records``, and no run body is
     read or deserialised.
     """
+    fail_dead_runs(instance)
     since = (now or datetime.now(UTC)) - window
     storage = instance.run_storage
     filters = runs_filter(workspace, created_after=since)

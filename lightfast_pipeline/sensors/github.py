@@ -29,6 +29,7 @@ def github_deliveries_sensor(context: SensorEvaluationContext, catalog: CatalogR
     if not rows:
         return SkipReason("no new deliveries")
     requests: list[RunRequest] = []
+    requested: dict[str, str] = {}
     for seq, delivery_id, event, action, payload, status in rows:
         cursor = seq
         if status != DeliveryStatus.RECEIVED.value:
@@ -36,7 +37,7 @@ def github_deliveries_sensor(context: SensorEvaluationContext, catalog: CatalogR
         delivery = Delivery(delivery_id, event, action, payload)
         try:
             outcome = handle_delivery(runtime, delivery)
-            new_requests, run_id = requests_for_delivery(context.instance, delivery, outcome)
+            new_requests, run_id = requests_for_delivery(context.instance, delivery, outcome, requested)
         except Exception as error:  # one bad delivery must not block the ones after it
             context.log.exception(f"delivery {delivery_id} failed")
             outcome, new_requests, run_id = (

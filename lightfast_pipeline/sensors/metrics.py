@@ -15,7 +15,8 @@ from dagster import (
     sensor,
 )
 
-from lightfast_pipeline.jobs.metrics import refresh_warehouse_job
+from lightfast_pipeline.jobs.metrics import rebuild_metrics_job, refresh_warehouse_job
+from lightfast_pipeline.metrics.freshness import models_current
 from lightfast_pipeline.metrics.searchable import record_time_to_searchable
 from lightfast_pipeline.resources.catalog import CatalogResource
 
@@ -25,12 +26,15 @@ PENDING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStat
 
 
 @sensor(
-    job=refresh_warehouse_job,
+    jobs=[refresh_warehouse_job, rebuild_metrics_job],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
 )
-def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-    """Debounced: at most one refresh per minute, none while one is pending, only after new finished runs."""
+def warehouse_after_ingestion(context: SensorEvaluationContext, catalog: CatalogResource) -> RunRequest | SkipReason:
+    """Debounced: at most one refresh per minute, none while one is pending, only after new finished runs.
+
+    The refresh is ``rebuild_metrics`` (with the dbt build) when the warehouse lacks this project version's
+    models, else ``refresh_warehouse`` (the models are views: a load is enough)."""
     cursor = float(context.cursor) if context.cursor else 0.0
     finished = context.instance.get_run_records(
         RunsFilter(job_name=INGEST_JOB, statuses=FINISHED, updated_after=datetime.fromtimestamp(cursor, UTC)),
@@ -40,11 +44,13 @@ def warehouse_after_ingestion(context: SensorEvaluationContext) -> RunRequest | 
     )
     if not finished:
         return SkipReason("no ingestion run finished since the last refresh")
-    if context.instance.get_runs_count(RunsFilter(job_name=refresh_warehouse_job.name, statuses=PENDING)):
-        return SkipReason("a warehouse refresh is already waiting to start")
+    for job in (refresh_warehouse_job, rebuild_metrics_job):
+        if context.instance.get_runs_count(RunsFilter(job_name=job.name, statuses=PENDING)):
+            return SkipReason("a warehouse refresh is already waiting to start")
     newest = finished[0].update_timestamp.timestamp()
     context.update_cursor(str(newest))
-    return RunRequest(run_key=f"after-ingestion-{newest}")
+    job = refresh_warehouse_job if models_current(catalog.settings().warehouse_path) else rebuild_metrics_job
+    return RunRequest(run_key=f"after-ingestion-{newest}", job_name=job.name)
 
 
 @run_status_sensor(

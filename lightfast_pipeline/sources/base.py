@@ -71,7 +71,7 @@ class Source(Protocol):
         ...
 
     def read_file(self, commit: str, path: str) -> bytes | None:
-        """Bytes of ``path`` at ``commit``, or None when there is no such file."""
+        """Bytes of ``path`` at ``commit``, or None when there is no such file; IsADirectoryError for a folder."""
         ...
 
     @property

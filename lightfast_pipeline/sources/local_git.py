@@ -142,7 +142,15 @@ class LocalGitSource:
             feeder.join()
 
     def read_file(self, commit: str, path: str) -> bytes | None:
+        """The file's bytes at ``commit``; None when absent; IsADirectoryError when ``path`` is a folder."""
         try:
             return _git(self.path, "cat-file", "blob", f"{commit}:{path}")
         except SourceError:
+            pass
+        try:
+            kind = _git(self.path, "cat-file", "-t", f"{commit}:{path}").decode().strip()
+        except SourceError:
             return None
+        if kind == "tree":
+            raise IsADirectoryError(path)
+        return None

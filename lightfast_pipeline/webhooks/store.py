@@ -1,4 +1,5 @@
-"""Storing a received delivery: one catalog transaction (delivery row + its activity row), nothing else."""
+"""Stored deliveries: storing a received one is one catalog transaction (delivery row + its activity row), nothing
+else; listing them shows what each one caused."""
 
 from __future__ import annotations
 
@@ -13,6 +14,20 @@ from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import DeliveryStatus, SourceType, WebhookDelivery
 from lightfast_pipeline.runtime import Runtime
 
+# Column widths of ``webhook_deliveries``: the receiver refuses a delivery id or event name longer than these
+# (400) and stores an over-long or non-string optional field as empty, so no payload can make an insert fail.
+DELIVERY_ID_MAX = 100
+EVENT_MAX = 60
+ACTION_MAX = 60
+ID_MAX = 64
+FULL_NAME_MAX = 300
+SENDER_MAX = 200
+
+
+def _text(value: object, limit: int) -> str | None:
+    """``value`` when it is a string of at most ``limit`` characters, else None."""
+    return value if isinstance(value, str) and len(value) <= limit else None
+
 
 @dataclass(frozen=True)
 class IncomingDelivery:
@@ -24,25 +39,29 @@ class IncomingDelivery:
 
     @property
     def action(self) -> str | None:
-        action = self.payload.get("action")
-        return action if isinstance(action, str) else None
+        return _text(self.payload.get("action"), ACTION_MAX)
 
     def _nested(self, key: str, field: str) -> Any:
         value = self.payload.get(key)
         return value.get(field) if isinstance(value, dict) else None
 
+    def _identifier(self, key: str) -> str | None:
+        """``payload[key].id`` as text when it is a whole number or a short string (else None)."""
+        value = self._nested(key, "id")
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            return None
+        return _text(str(value), ID_MAX)
+
     def row(self) -> WebhookDelivery:
-        """The catalog row (status ``received``)."""
-        repository_id = self._nested("repository", "id")
-        installation_id = self._nested("installation", "id")
+        """The catalog row (status ``received``); fields of the wrong type or too long are left empty."""
         return WebhookDelivery(
             delivery_id=self.delivery_id,
             event=self.event,
             action=self.action,
-            github_repository_id=None if repository_id is None else str(repository_id),
-            repository_full_name=self._nested("repository", "full_name"),
-            installation_id=None if installation_id is None else str(installation_id),
-            sender=self._nested("sender", "login"),
+            github_repository_id=self._identifier("repository"),
+            repository_full_name=_text(self._nested("repository", "full_name"), FULL_NAME_MAX),
+            installation_id=self._identifier("installation"),
+            sender=_text(self._nested("sender", "login"), SENDER_MAX),
             payload=self.payload,
             status=DeliveryStatus.RECEIVED.value,
         )
@@ -71,3 +90,26 @@ def store_delivery(runtime: Runtime, delivery: IncomingDelivery) -> bool:
     except IntegrityError:  # the same id stored concurrently by another request
         return False
     return True
+
+
+def delivery_fields(row: WebhookDelivery) -> dict[str, Any]:
+    """The public fields of a stored delivery (the JSON of `lightfast webhooks deliveries`)."""
+    return {
+        "id": row.delivery_id,
+        "event": row.event,
+        "action": row.action,
+        "repository": row.repository_full_name,
+        "status": row.status,
+        "reason": row.reason,
+        "run_id": row.run_id,
+        "received_at": row.received_at,
+    }
+
+
+def list_deliveries(runtime: Runtime, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest ``limit`` stored deliveries (only those with ``status`` if given), newest first."""
+    query = select(WebhookDelivery).order_by(WebhookDelivery.seq.desc()).limit(limit)
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    with runtime.session() as session:
+        return [delivery_fields(row) for row in session.scalars(query)]

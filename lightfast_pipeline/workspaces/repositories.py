@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -19,12 +21,14 @@ from lightfast_pipeline.catalog.models import (
     SkippedEntry,
     SourceType,
     Store,
+    Workspace,
     utcnow,
 )
 from lightfast_pipeline.config.detect import ConfigDetection, detect_config
-from lightfast_pipeline.jobs.partitions import REPOSITORIES_PARTITION
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
+from lightfast_pipeline.sources.factory import source_for
+from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.stores.store import delete_vectors
 from lightfast_pipeline.workspaces.workspace import find_workspace
 
@@ -56,6 +60,61 @@ def find_repository(session: Session, ref: str, *, include_inactive: bool = Fals
         ids = ", ".join(str(repo.id) for repo in matches)
         raise RepositoryError(f"repository {ref!r} is ambiguous (ids {ids}): give its id")
     return matches[0]
+
+
+def repository_fields(repository: Repository) -> dict[str, Any]:
+    """The public fields of a repository (the JSON of `lightfast repo`); read inside the repository's session."""
+    return {
+        "id": repository.id,
+        "uid": repository.uid,
+        "name": repository.full_name,
+        "workspace": repository.workspace.slug,
+        "source_type": repository.source_type,
+        "source_id": repository.source_id,
+        "location": repository.location,
+        "default_branch": repository.default_branch,
+        "config_status": repository.config_status,
+        "config_path": repository.config_path,
+        "config_error": repository.config_error,
+        "config_detected_at": repository.config_detected_at,
+        "document_count": repository.document_count,
+        "chunk_count": repository.chunk_count,
+        "last_ingested_commit": repository.last_ingested_commit,
+        "last_ingested_at": repository.last_ingested_at,
+        "last_synced_at": repository.last_synced_at,
+        "active": repository.active,
+        "archived": repository.archived,
+        "suspended": repository.suspended,
+    }
+
+
+def list_repositories(
+    runtime: Runtime, *, workspace: str | None = None, include_inactive: bool = False
+) -> list[dict[str, Any]]:
+    """Public fields of the connected repositories (every one with ``include_inactive``), by id.
+
+    ``workspace`` is a workspace slug; an unknown slug lists nothing.
+    """
+    query = select(Repository).order_by(Repository.id)
+    if not include_inactive:
+        query = query.where(Repository.active.is_(True))
+    if workspace:
+        query = query.join(Workspace, Workspace.id == Repository.workspace_id).where(Workspace.slug == workspace)
+    with runtime.session() as session:
+        return [repository_fields(repository) for repository in session.scalars(query)]
+
+
+def describe_repository(runtime: Runtime, ref: str | int, *, include_inactive: bool = False) -> dict[str, Any]:
+    """Public fields of one repository: ``ref`` as :func:`find_repository` takes it, or an ``int`` catalog id
+    (any state)."""
+    with runtime.session() as session:
+        if isinstance(ref, int):
+            repository = session.get(Repository, ref)
+            if repository is None:
+                raise RepositoryError(f"no repository with id {ref}")
+        else:
+            repository = find_repository(session, ref, include_inactive=include_inactive)
+        return repository_fields(repository)
 
 
 def connect_repository(
@@ -108,8 +167,24 @@ def connect_repository(
             repository=repository,
             after={"full_name": repository.full_name, "default_branch": repository.default_branch},
         )
+    from lightfast_pipeline.jobs.partitions import REPOSITORIES_PARTITION  # Dagster: only when connecting
+
     runtime.instance.add_dynamic_partitions(REPOSITORIES_PARTITION, [repository.uid])
     return repository
+
+
+def connect_local_repository(runtime: Runtime, path: Path, workspace_name: str | None, actor: str) -> Repository:
+    """Connect the git repository in directory ``path`` (checked to be one first)."""
+    source = LocalGitSource(path)
+    source.validate()
+    return connect_repository(
+        runtime,
+        workspace_name=workspace_name,
+        source=source,
+        source_type=SourceType.LOCAL.value,
+        location=str(path.resolve()),
+        actor=actor,
+    )
 
 
 def apply_config_detection(
@@ -157,6 +232,16 @@ def detect_repository_config(
         assert repository is not None
         apply_config_detection(session, repository, detection, actor=actor)
     return detection
+
+
+def redetect_config(runtime: Runtime, repository_id: int, *, actor: str = "system") -> ConfigDetection:
+    """Read the repository's ``lightfast.yml`` at its branch head through its own source, and record it."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        if repository is None:
+            raise RepositoryError(f"no repository with id {repository_id}")
+        source = source_for(repository, runtime.settings)
+    return detect_repository_config(runtime, repository_id, source, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -226,6 +311,8 @@ def disconnect_repository(
             delivery_id=delivery_id,
         )
         uid = repository.uid
+    from lightfast_pipeline.jobs.partitions import REPOSITORIES_PARTITION
+
     if runtime.instance.has_dynamic_partition(REPOSITORIES_PARTITION, uid):
         runtime.instance.delete_dynamic_partition(REPOSITORIES_PARTITION, uid)
     return result

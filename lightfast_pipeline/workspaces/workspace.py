@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from slugify import slugify
 from sqlalchemy import select
@@ -54,6 +55,9 @@ def get_or_create_organization(
     session: Session, name: str = DEFAULT_ORGANIZATION, actor: str = "system"
 ) -> Organization:
     """The organisation called ``name``, created with its default workspace when new."""
+    name = name.strip()
+    if not name:
+        raise WorkspaceError("organisation name must not be empty")
     organization = session.scalar(select(Organization).where(Organization.name == name))
     if organization is not None:
         return organization
@@ -129,3 +133,16 @@ def list_workspaces(session: Session) -> list[Workspace]:
     """Every workspace, by organisation then name."""
     get_or_create_organization(session)
     return list(session.scalars(select(Workspace).join(Organization).order_by(Organization.name, Workspace.name)))
+
+
+def workspace_fields(workspace: Workspace) -> dict[str, Any]:
+    """The public fields of a workspace (the JSON of `lightfast workspace`); read inside its session."""
+    return {
+        "id": workspace.id,
+        "name": workspace.name,
+        "slug": workspace.slug,
+        "key": workspace.key,
+        "organization": workspace.organization.name,
+        "default": workspace.is_default,
+        "created_at": workspace.created_at,
+    }

@@ -98,3 +98,10 @@ class Hashing256Embedder(HashingEmbedder):
 
     model = "hashing-256"
     dimension = 256
+
+
+class MiniLMStandIn(HashingEmbedder):
+    """The hashing vectors under all-MiniLM-L6-v2's name: an embedding service that answers for the local model
+    without loading torch (so a client's imports can be checked without minutes of model loading)."""
+
+    model = "sentence-transformers/all-MiniLM-L6-v2"

@@ -2,7 +2,8 @@
 
 Bearer auth is checked (401), more than 96 texts is a 400, vectors are deterministic (seeded by the text
 and ``input_type``) and unit-length, and :attr:`FakeCohere.rate_limited` answers that many requests with
-429 + ``Retry-After`` first.
+429 + ``Retry-After`` first; :meth:`FakeCohere.fail_next` answers the next requests with any status (429 without
+``Retry-After``, 500, 503), with a JSON or a plain-text body as an overloaded proxy would.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import math
 import random
 import uuid
+from collections import deque
 
 from tests.support.local_http import LocalJSONServer, Request, Response
 
@@ -35,6 +37,7 @@ class FakeCohere:
         self.rate_limited = 0
         self.retry_after = "1"
         self.embed_calls: list[list[str]] = []
+        self._failures: deque[tuple[int, str | None, bool]] = deque()
         self.server = LocalJSONServer(self.handle)
 
     @property
@@ -51,12 +54,21 @@ class FakeCohere:
         """Stop the server."""
         self.server.close()
 
+    def fail_next(self, count: int, status: int = 503, retry_after: str | None = None, *, text: bool = False) -> None:
+        """Answer the next ``count`` embed requests with ``status`` (a plain-text body when ``text``)."""
+        self._failures.extend([(status, retry_after, text)] * count)
+
     def handle(self, request: Request) -> Response:
         """Route one request."""
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return Response(401, {"id": str(uuid.uuid4()), "message": "invalid api token"})
         if (request.method, request.path) != ("POST", "/v2/embed"):
             return Response(404, {"id": str(uuid.uuid4()), "message": "not found"})
+        if self._failures:
+            status, retry_after, text = self._failures.popleft()
+            headers = {"Retry-After": retry_after} if retry_after is not None else {}
+            body = "upstream connect error" if text else {"id": str(uuid.uuid4()), "message": "server overloaded"}
+            return Response(status, body, headers=headers)
         if self.rate_limited > 0:
             self.rate_limited -= 1
             return Response(

@@ -5,13 +5,20 @@ One dense cosine index of a fixed dimension: ``POST /vectors/upsert``, ``POST /q
 ``POST /describe_index_stats``. JSON is camelCase, the ``Api-Key`` header is checked (401), bodies over
 2 MB answer 413, more than 1,000 vectors or a wrong dimension 400, and deleting in a namespace that does not
 exist 404, as the serverless service does.
+
+Like the serverless service it can be *eventually consistent* and *unreliable*: with :attr:`FakePinecone.lag_seconds`
+set, upserts and deletes are acknowledged at once but seen by query, fetch, list and stats only that long
+after; :meth:`FakePinecone.fail_next` answers the next requests with 429 or 5xx (with or without
+``Retry-After``), the way a throttled or overloaded index does.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tests.support.local_http import LocalJSONServer, Request, Response
@@ -59,6 +66,9 @@ class FakePinecone:
         self.dimension = dimension
         self.namespaces: dict[str, dict[str, tuple[list[float], dict[str, Any]]]] = {}
         self.fail_upserts = 0
+        self.lag_seconds = 0.0
+        self._failures: deque[tuple[int, str | None]] = deque()
+        self._pending: deque[tuple[float, Callable[[], None]]] = deque()
         self._lock = threading.Lock()
         self.server = LocalJSONServer(self.handle)
 
@@ -75,6 +85,37 @@ class FakePinecone:
     def close(self) -> None:
         """Stop the server."""
         self.server.close()
+
+    def fail_next(self, count: int, status: int = 429, retry_after: str | None = None) -> None:
+        """Answer the next ``count`` authenticated requests with ``status`` (``Retry-After`` when given)."""
+        with self._lock:
+            self._failures.extend([(status, retry_after)] * count)
+
+    def settle(self) -> None:
+        """Make every acknowledged write visible now (as if the lag had passed)."""
+        with self._lock:
+            while self._pending:
+                self._pending.popleft()[1]()
+
+    def _write(self, apply: Callable[[], None]) -> None:
+        """Apply a write now, or after the lag when the index is eventually consistent."""
+        if self.lag_seconds > 0:
+            self._pending.append((time.monotonic() + self.lag_seconds, apply))
+        else:
+            apply()
+
+    def _apply_due_writes(self) -> None:
+        now = time.monotonic()
+        while self._pending and self._pending[0][0] <= now:
+            self._pending.popleft()[1]()
+
+    def _injected_failure(self) -> Response | None:
+        if not self._failures:
+            return None
+        status, retry_after = self._failures.popleft()
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        message = "Too Many Requests" if status == 429 else "Service Unavailable"
+        return Response(status, {"code": 8 if status == 429 else 14, "message": message, "details": []}, headers)
 
     def handle(self, request: Request) -> Response:
         """Route one request."""
@@ -95,6 +136,10 @@ class FakePinecone:
         if route is None:
             return _error(404, 5, f"Not found: {request.method} {request.path}")
         with self._lock:
+            failure = self._injected_failure()
+            if failure is not None:
+                return failure
+            self._apply_due_writes()
             return route(request)
 
     def _upsert(self, request: Request) -> Response:
@@ -113,9 +158,14 @@ class FakePinecone:
                     f"Vector dimension {len(vector.get('values', []))} does not match the dimension "
                     f"of the index {self.dimension}",
                 )
-        namespace = self.namespaces.setdefault(body.get("namespace", ""), {})
-        for vector in vectors:
-            namespace[vector["id"]] = (list(vector["values"]), dict(vector.get("metadata") or {}))
+        name = body.get("namespace", "")
+
+        def apply() -> None:
+            namespace = self.namespaces.setdefault(name, {})
+            for vector in vectors:
+                namespace[vector["id"]] = (list(vector["values"]), dict(vector.get("metadata") or {}))
+
+        self._write(apply)
         return Response(200, {"upsertedCount": len(vectors)})
 
     def _query(self, request: Request) -> Response:
@@ -173,13 +223,17 @@ class FakePinecone:
     def _delete(self, request: Request) -> Response:
         body = request.json()
         namespace = body.get("namespace", "")
-        if namespace not in self.namespaces:
+        if namespace not in self.namespaces and not self._pending:
             return _error(404, 5, "Namespace not found")
-        if body.get("deleteAll"):
-            del self.namespaces[namespace]
-        else:
-            for vid in body.get("ids", []):
-                self.namespaces[namespace].pop(vid, None)
+
+        def apply() -> None:
+            if body.get("deleteAll"):
+                self.namespaces.pop(namespace, None)
+            else:
+                for vid in body.get("ids", []):
+                    self.namespaces.get(namespace, {}).pop(vid, None)
+
+        self._write(apply)
         return Response(200, {})
 
     def _stats(self, request: Request) -> Response:

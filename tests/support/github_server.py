@@ -54,6 +54,17 @@ class ServedRepository:
 
 
 @dataclass
+class Installation:
+    """An App installation on an account (``GET /app/installations``)."""
+
+    id: int
+    account: str
+    account_type: str = "Organization"
+    repository_selection: str = "selected"
+    suspended: bool = False
+
+
+@dataclass
 class _Token:
     installation_id: int
     expires_at: float
@@ -80,6 +91,7 @@ class GitHubServer:
     public_key_pem: str
     token_ttl: float = 3600.0
     repositories: dict[int, ServedRepository] = field(default_factory=dict)
+    installations: dict[int, Installation] = field(default_factory=dict)
     old_names: dict[str, int] = field(default_factory=dict)
     switches: Switches = field(default_factory=Switches)
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -102,7 +114,21 @@ class GitHubServer:
         """Publish ``git_dir`` as ``full_name``."""
         repo = ServedRepository(repo_id, full_name, git_dir, installation_id, default_branch)
         self.repositories[repo_id] = repo
+        if installation_id not in self.installations:
+            self.add_installation(installation_id, full_name.split("/")[0])
         return repo
+
+    def add_installation(self, installation_id: int, account: str, **fields: Any) -> Installation:
+        """Install the App on ``account`` (its repositories are those added with this installation id)."""
+        installation = Installation(installation_id, account, **fields)
+        self.installations[installation_id] = installation
+        return installation
+
+    def uninstall_repository(self, full_name: str) -> None:
+        """Remove a repository from its installation (the App no longer sees it)."""
+        repo = self._by_name(full_name)
+        assert repo is not None, full_name
+        del self.repositories[repo.id]
 
     def rename(self, old: str, new: str) -> None:
         """Rename (or transfer) a repository; the old name answers 301 to ``/repositories/{id}``."""
@@ -197,6 +223,10 @@ class GitHubServer:
             return self._access_token(request, int(match[1]))
         if match := re.fullmatch(r"/repos/([^/]+/[^/]+)/installation", path):
             return self._installation(request, match[1])
+        if match := re.fullmatch(r"/app/installations(?:/(\d+))?", path):
+            return self._app_installations(request, int(match[1]) if match[1] else None)
+        if path == "/installation/repositories":
+            return self._installation_repositories(request)
         if match := re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)?", path):
             name, rest = match[1], match[2] or ""
             repo = self._by_name(name)
@@ -254,10 +284,56 @@ class GitHubServer:
         owner = full_name.split("/")[0]
         return _json({"id": repo.installation_id, "app_id": int(self.app_id), "account": {"login": owner}})
 
-    def _repository_call(self, request: Request, repo: ServedRepository | None, rest: str) -> Response:
+    def _installation_json(self, installation: Installation) -> dict[str, Any]:
+        return {
+            "id": installation.id,
+            "app_id": int(self.app_id),
+            "target_type": installation.account_type,
+            "account": {"login": installation.account, "type": installation.account_type},
+            "repository_selection": installation.repository_selection,
+            "suspended_at": "2026-11-01T00:00:00Z" if installation.suspended else None,
+            "permissions": {"contents": "read", "metadata": "read"},
+            "events": ["push", "repository"],
+            "access_tokens_url": f"{self.url}/app/installations/{installation.id}/access_tokens",
+            "html_url": f"https://github.com/settings/installations/{installation.id}",
+        }
+
+    def _app_installations(self, request: Request, installation_id: int | None) -> Response:
+        if problem := self._verify_app_jwt(request):
+            return _json({"message": f"A JSON web token could not be decoded ({problem})"}, 401)
+        if installation_id is not None:
+            installation = self.installations.get(installation_id)
+            return (
+                _json(self._installation_json(installation)) if installation else _json({"message": "Not Found"}, 404)
+            )
+        items = [self._installation_json(i) for _, i in sorted(self.installations.items())]
+        return _json(self._page(request, items))
+
+    def _installation_repositories(self, request: Request) -> Response:
+        grant = self._grant(request)
+        if grant is None:
+            return _json({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401)
+        repos = [
+            self._repo_json(r)
+            for _, r in sorted(self.repositories.items())
+            if r.installation_id == grant.installation_id
+        ]
+        return _json({"total_count": len(repos), "repositories": self._page(request, repos)})
+
+    @staticmethod
+    def _page(request: Request, items: list[Any]) -> list[Any]:
+        per_page = min(100, int(request.query_params.get("per_page", "30")))
+        page = max(1, int(request.query_params.get("page", "1")))
+        return items[(page - 1) * per_page : page * per_page]
+
+    def _grant(self, request: Request) -> _Token | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         grant = self._tokens.get(token) if scheme.lower() in ("bearer", "token") else None
-        if grant is None or grant.expires_at < time.time():
+        return None if grant is None or grant.expires_at < time.time() else grant
+
+    def _repository_call(self, request: Request, repo: ServedRepository | None, rest: str) -> Response:
+        grant = self._grant(request)
+        if grant is None:
             return _json({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, 401)
         if repo is None or grant.installation_id != repo.installation_id or request.method != "GET":
             return _json({"message": "Not Found"}, 404)

@@ -28,7 +28,7 @@ class Request:
 
 @dataclass
 class Response:
-    """What a route answers: status, JSON body and extra headers."""
+    """What a route answers: status, a JSON body (a ``str`` is sent as plain text) and extra headers."""
 
     status: int
     body: Any = None
@@ -61,9 +61,13 @@ class LocalJSONServer:
                 )
                 server.requests.append(request)
                 response = handler(request)
-                payload = b"" if response.body is None else json.dumps(response.body).encode()
+                if isinstance(response.body, str):  # a plain-text body, as proxies and overloaded services send
+                    payload, content_type = response.body.encode(), "text/plain; charset=utf-8"
+                else:
+                    payload = b"" if response.body is None else json.dumps(response.body).encode()
+                    content_type = "application/json"
                 self.send_response(response.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in response.headers.items():
                     self.send_header(name, value)

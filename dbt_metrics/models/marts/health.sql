@@ -17,23 +17,26 @@ entities as (
     select 'source', workspace, full_name from {{ ref('stg_repositories') }}
     where is_connected and {{ lf_in_workspace('workspace') }}
 ),
+-- One aggregation pass: the four levels are grouping sets of the same scan.
 counts as (
-    select 'overall' as level, null::varchar as workspace, 'overall' as key,
+    select
+        case
+            when grouping(workspace) = 1 then 'overall'
+            when grouping(store) = 0 then 'store'
+            when grouping(repository_name) = 0 then 'source'
+            else 'workspace'
+        end as level,
+        workspace,
+        case
+            when grouping(workspace) = 1 then 'overall'
+            when grouping(store) = 0 then store
+            when grouping(repository_name) = 0 then repository_name
+            else workspace
+        end as key,
         count(*) filter (where status = 'completed') as completed,
         count(*) filter (where status = 'failed') as failed
     from jobs
-    union all
-    select 'workspace', workspace, workspace,
-        count(*) filter (where status = 'completed'), count(*) filter (where status = 'failed')
-    from jobs group by workspace
-    union all
-    select 'store', workspace, store,
-        count(*) filter (where status = 'completed'), count(*) filter (where status = 'failed')
-    from jobs where store is not null group by workspace, store
-    union all
-    select 'source', workspace, repository_name,
-        count(*) filter (where status = 'completed'), count(*) filter (where status = 'failed')
-    from jobs where repository_name is not null group by workspace, repository_name
+    group by grouping sets ((), (workspace), (workspace, store), (workspace, repository_name))
 ),
 joined as (
     select

@@ -3,9 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from lightfast_pipeline.catalog.db import VERSION_TABLE
 from lightfast_pipeline.catalog.models import Base
-
-VERSION_TABLE = "lightfast_catalog_version"
 
 config = context.config
 target_metadata = Base.metadata
@@ -17,7 +16,6 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        # Not "alembic_version": the catalog may share a PostgreSQL database with Dagster's storage.
         version_table=VERSION_TABLE,
     )
     with context.begin_transaction():

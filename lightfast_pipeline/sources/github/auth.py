@@ -58,7 +58,7 @@ def app_jwt(credentials: AppCredentials, now: float | None = None) -> str:
     }
     try:
         return jwt.encode(payload, credentials.private_key, algorithm="RS256")
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, jwt.PyJWTError) as error:  # InvalidKeyError for text that is no PEM at all
         raise GitHubAuthError(f"GitHub App private key is not a valid RSA PEM key ({type(error).__name__})") from None
 
 

@@ -57,8 +57,18 @@ class GitHubSource:
         return body["object"]["sha"]
 
     def tree(self, commit: str) -> list[TreeEntry]:
+        """Every file of the tree at ``commit``, walked to completeness however GitHub truncates it.
+
+        One recursive call per tree that fits GitHub's limit (100,000 entries or 7 MB); a truncated tree costs
+        one more call for its own level, and its subtrees are walked alike, concurrently, one level at a time.
+        """
         entries: list[TreeEntry] = []
-        self._walk(commit, "", entries)
+        pending = [(commit, "")]
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            while pending:
+                listings = list(pool.map(lambda item: self._listing(*item), pending))
+                pending = [subtree for files, subtrees in listings for subtree in subtrees]
+                entries.extend(entry for files, _ in listings for entry in files)
         self._sizes.update({entry.blob_id: entry.size for entry in entries if entry.size is not None})
         return entries
 
@@ -70,18 +80,15 @@ class GitHubSource:
         except GitHubNotFoundError:
             raise SourceError(f"tree {sha} not found in GitHub repository {self.full_name}") from None
 
-    def _walk(self, tree_sha: str, prefix: str, into: list[TreeEntry]) -> None:
-        """Recursive listing; where GitHub truncates it, list this level and walk each subtree alike."""
+    def _listing(self, tree_sha: str, prefix: str) -> tuple[list[TreeEntry], list[tuple[str, str]]]:
+        """The files under ``tree_sha``, or, when GitHub truncates the recursive listing, the files of this
+        level and the ``(sha, prefix)`` of each subtree still to walk."""
         listing = self._get_tree(tree_sha, recursive=True)
         if not listing.get("truncated"):
-            into.extend(_entry(item, prefix) for item in listing["tree"] if item["type"] != "tree")
-            return
-        level = self._get_tree(tree_sha, recursive=False)
-        for item in level["tree"]:
-            if item["type"] == "tree":
-                self._walk(item["sha"], f"{prefix}{item['path']}/", into)
-            else:
-                into.append(_entry(item, prefix))
+            return [_entry(item, prefix) for item in listing["tree"] if item["type"] != "tree"], []
+        level = self._get_tree(tree_sha, recursive=False)["tree"]
+        files = [_entry(item, prefix) for item in level if item["type"] != "tree"]
+        return files, [(item["sha"], f"{prefix}{item['path']}/") for item in level if item["type"] == "tree"]
 
     def read_blobs(self, blob_ids: Iterable[str], max_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
         wanted = (
@@ -107,8 +114,10 @@ class GitHubSource:
             body = self.client.get_json(f"{self._base}/contents/{quote(path)}", params={"ref": commit})
         except GitHubNotFoundError:
             return None
+        if isinstance(body, list):  # the contents API lists a directory
+            raise IsADirectoryError(path)
         if not isinstance(body, dict) or body.get("type") != "file":
-            return None  # a directory listing, symlink or submodule
+            return None  # a symlink or submodule
         if body.get("encoding") != "base64":  # files over 1 MB come without content: read the blob
             return self._blob(body["sha"])
         return _decode(body, path)

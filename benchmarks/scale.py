@@ -1,0 +1,457 @@
+"""Benchmark: issue 15's size targets, each section printing its figures and, where a baseline runs in the
+same process, the ratio to it.
+
+- ``store``: 1,000,000 synthetic 384-dim vectors in one LanceDB namespace: exact search, the vector index
+  build, indexed search p50/p95 and recall@10 against exact (numpy), repository-filtered search, a refresh.
+  Vectors are clustered (4,000 centres + noise, unit length) like real embeddings; no model runs (the query
+  embedding is excluded from every latency, as the target says).
+- ``stats``: the ``lightfast stats`` queries over 1,000,000 runs (``benchmarks.metrics`` data), each as the CLI
+  runs it (fresh read-only connection), against the same runs in random physical order.
+- ``jobs``: jobs statistics over a workspace's whole history at 100,000 runs in PostgreSQL.
+- ``github``: a tree of > 100,000 entries served truncated by the local GitHub server, walked with 8 and
+  with 1 concurrent listing.
+- ``tree``: the local git source's listing and the run plan at 250,000 files, against 25,000 files.
+
+Usage: ``python -m benchmarks.scale [--sections store,stats,jobs,github,tree] [--vectors 1000000] ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SECTIONS = ("store", "stats", "jobs", "github", "tree")
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``samples``, nearest rank."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def timed_ms(function: Callable[[], object]) -> float:
+    """Wall time of one call in milliseconds."""
+    started = time.perf_counter()
+    function()
+    return (time.perf_counter() - started) * 1000
+
+
+def cpu_ms(function: Callable[[], object], repeat: int = 5) -> float:
+    """Median CPU time (all threads of this process) of ``repeat`` calls, in ms: steadier than wall time on a
+    shared machine."""
+    function()
+    samples = []
+    for _ in range(repeat):
+        started = time.process_time()
+        function()
+        samples.append((time.process_time() - started) * 1000)
+    return statistics.median(samples)
+
+
+# -- store ------------------------------------------------------------------------------------------------------
+
+
+class ClusteredVectors:
+    """Reproducible unit vectors around ``centres`` random centres (embeddings cluster by topic)."""
+
+    def __init__(self, dimension: int, centres: int = 4_000, noise: float = 0.6) -> None:
+        self.dimension = dimension
+        self.noise = noise
+        self.centres = np.random.default_rng(0).standard_normal((centres, dimension)).astype(np.float32)
+
+    def sample(self, count: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        picked = self.centres[rng.integers(0, len(self.centres), count)]
+        vectors = picked + self.noise * rng.standard_normal((count, self.dimension)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def repository_of(n: int) -> str:
+    """100 repositories of 1% each, and ``tiny`` owning one row in 10,000."""
+    return "tiny" if n % 10_000 == 7 else f"repo-{n % 100:02d}"
+
+
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[set[int]]:
+    """Row numbers of the true top ``k`` by cosine (vectors are unit length), in query blocks."""
+    tops: list[set[int]] = []
+    for start in range(0, len(queries), 16):
+        scores = queries[start : start + 16] @ vectors.T
+        if mask is not None:
+            scores[:, ~mask] = -np.inf
+        best = np.argpartition(-scores, k, axis=1)[:, :k]
+        tops.extend({int(i) for i in row if np.isfinite(scores[n, i])} for n, row in enumerate(best))
+    return tops
+
+
+def bench_store(count: int, dimension: int, queries: int) -> None:
+    """Print exact vs indexed search figures for ``count`` vectors in one namespace."""
+    import lancedb
+    import pyarrow as pa
+
+    from lightfast_pipeline.vectorstores.base import VectorRecord
+    from lightfast_pipeline.vectorstores.lancedb_index import IndexPolicy
+    from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore, table_name
+
+    namespace = "bench/scale"
+    print(f"== store: {count:,} synthetic {dimension}-dim vectors (clustered), LanceDB, one namespace")
+    space = ClusteredVectors(dimension)
+    with tempfile.TemporaryDirectory(prefix="lightfast-scale-") as tmp:
+        uri = str(Path(tmp) / "vectors")
+        store = LanceDBVectorStore(uri)
+        store.ensure_namespace(namespace, dimension)
+        table = lancedb.connect(uri).open_table(table_name(namespace))
+        vectors = np.empty((count, dimension), dtype=np.float32)
+        started = time.perf_counter()
+        exact_at: dict[int, list[float]] = {}
+        probes = space.sample(10, seed=99)
+        for start in range(0, count, 100_000):  # bulk load (setup): the store's upsert does ~22k/s
+            block = space.sample(min(100_000, count - start), seed=start + 1)
+            vectors[start : start + len(block)] = block
+            rows = range(start, start + len(block))
+            table.add(
+                pa.table(
+                    {
+                        "id": [f"{repository_of(n)}:d{n // 10}:{n:08x}" for n in rows],
+                        "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dimension),
+                        "repository": [repository_of(n) for n in rows],
+                        "document": [f"d{n // 10}" for n in rows],
+                        "metadata": pa.nulls(len(block), pa.string()),
+                    }
+                )
+            )
+            loaded = start + len(block)
+            if loaded in (100_000, count) or (loaded < 100_000 and loaded == count):
+                exact_at[loaded] = [timed_ms(lambda p=p: store.query(namespace, p.tolist(), 10)) for p in probes]
+        print(f"  bulk load {time.perf_counter() - started:.0f} s")
+        small = store_small_exact(space, dimension, probes)
+        for rows, samples in sorted({**small, **exact_at}.items()):
+            print(
+                f"  exact search at {rows:>9,} rows: p50 {percentile(samples, 0.5):7.1f} ms  p95 "
+                f"{percentile(samples, 0.95):7.1f} ms"
+            )
+
+        started = time.perf_counter()
+        action = store.maintain_index(namespace)
+        build = time.perf_counter() - started
+        state = store.index_state(namespace)
+        print(f"  index: {action} {state.index_name} in {build:.0f} s (policy {IndexPolicy()})")
+
+        asked = space.sample(queries, seed=7)
+        cold = [timed_ms(lambda v=v: LanceDBVectorStore(uri).query(namespace, v.tolist(), 10)) for v in asked[:5]]
+        print(f"  first search of a new store object (index read from disk): median {statistics.median(cold):.0f} ms")
+        truth = exact_top(vectors, asked, 10)
+        latencies, cpu, recalls = [], [], []
+        for vector, true in zip(asked, truth, strict=True):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            found = store.query(namespace, vector.tolist(), 10)
+            latencies.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+            recalls.append(len(true & {int(m.id.rsplit(":", 1)[1], 16) for m in found}) / 10)
+        ann_p95 = percentile(latencies, 0.95)
+        exact_p95 = percentile(exact_at[count], 0.95)
+        print(
+            f"  indexed search, {queries} queries: p50 {percentile(latencies, 0.5):.1f} ms  p95 {ann_p95:.1f} ms "
+            f"(goal <= 50; CPU p50 {percentile(cpu, 0.5):.1f} ms p95 {percentile(cpu, 0.95):.1f} ms)  "
+            f"recall@10 {statistics.mean(recalls):.3f} (goal >= 0.95)  "
+            f"p95 ratio indexed/exact {ann_p95 / exact_p95:.3f}"
+        )
+
+        numbers = np.arange(count)
+        for repository in ("repo-42", "tiny"):
+            tiny = numbers % 10_000 == 7
+            mask = tiny if repository == "tiny" else ~tiny & (numbers % 100 == 42)
+            subset = asked[: max(20, queries // 5)]
+            truth = exact_top(vectors, subset, 10, mask)
+            latencies, recalls, foreign = [], [], 0
+            for vector, true in zip(subset, truth, strict=True):
+                started = time.perf_counter()
+                found = store.query(namespace, vector.tolist(), 10, where={"repository": repository})
+                latencies.append((time.perf_counter() - started) * 1000)
+                foreign += sum(m.metadata["repository"] != repository for m in found)
+                recalls.append(len(true & {int(m.id.rsplit(":", 1)[1], 16) for m in found}) / min(10, len(true)))
+            print(
+                f"  filtered to {repository} ({int(mask.sum()):,} rows): p50 {percentile(latencies, 0.5):.1f} ms  "
+                f"p95 {percentile(latencies, 0.95):.1f} ms  recall@10 {statistics.mean(recalls):.3f}  "
+                f"rows of other repositories {foreign}"
+            )
+
+        fresh = space.sample(12_000, seed=count + 1)
+        records = [
+            VectorRecord(f"new:d{n // 10}:{count + n:08x}", row.tolist(), {"repository": "new"})
+            for n, row in enumerate(fresh)
+        ]
+        started = time.perf_counter()
+        store.upsert(namespace, records)  # 12,000 unindexed rows pass refresh_unindexed: folded in by this writer
+        state = store.index_state(namespace)
+        print(
+            f"  upsert of 12,000 rows incl. index refresh: {time.perf_counter() - started:.1f} s; "
+            f"unindexed after: {state.unindexed_rows}"
+        )
+        latencies = [timed_ms(lambda v=v: store.query(namespace, v.tolist(), 10)) for v in asked[:50]]
+        print(
+            f"  indexed search after refresh: p50 {percentile(latencies, 0.5):.1f} ms  "
+            f"p95 {percentile(latencies, 0.95):.1f} ms"
+        )
+        del vectors
+
+
+def store_small_exact(space: ClusteredVectors, dimension: int, probes: np.ndarray) -> dict[int, list[float]]:
+    """Exact search latency at the sizes around the index threshold (why ``min_rows`` is where it is)."""
+    from lightfast_pipeline.vectorstores.base import VectorRecord
+    from lightfast_pipeline.vectorstores.lancedb_index import IndexPolicy
+    from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore
+
+    out: dict[int, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="lightfast-scale-") as tmp:
+        store = LanceDBVectorStore(str(Path(tmp) / "v"), index_policy=IndexPolicy(min_rows=10**9))
+        loaded = 0
+        for size in (10_000, 25_000, 50_000):
+            block = space.sample(size - loaded, seed=1_000 + size)
+            store.upsert(
+                "small",
+                [VectorRecord(f"r:d:{loaded + n:08x}", v.tolist(), {"repository": "r"}) for n, v in enumerate(block)],
+            )
+            loaded = size
+            out[size] = [timed_ms(lambda p=p: store.query("small", p.tolist(), 10)) for p in probes]
+    return out
+
+
+# -- stats --------------------------------------------------------------------------------------------------------
+
+
+def bench_stats(runs: int) -> None:
+    """Each stats query over ``runs`` runs in load order, against the same runs in random physical order."""
+    import duckdb
+
+    from benchmarks.metrics import END, build, timed
+    from lightfast_pipeline.metrics import stats
+    from lightfast_pipeline.metrics.ranges import StatsRange
+
+    print(f"== stats: {runs:,} runs in the DuckDB warehouse, each query on a fresh read-only connection (as the CLI)")
+    directory = Path(tempfile.mkdtemp(prefix="lightfast-scale-"))
+    try:
+        loaded = build(directory, runs)
+        shuffled = directory / "shuffled.duckdb"
+        shutil.copyfile(loaded, shuffled)
+        with duckdb.connect(str(shuffled)) as con:
+            con.execute("create temp table shuffled as select * from raw.runs order by hash(run_id)")
+            con.execute("delete from raw.runs")
+            con.execute("insert into raw.runs select * from shuffled")
+            con.execute("checkpoint")
+        connect = timed(lambda: duckdb.connect(str(loaded), read_only=True).close())
+        print(f"  opening + closing a read-only connection alone: {connect:.1f} ms (DuckDB instance start)")
+        sections = {
+            "jobs": stats.jobs_section,
+            "percentiles": stats.percentiles_section,
+            "timeseries": stats.timeseries_section,
+            "comparison": stats.comparison_section,
+            "health": lambda con: stats.health_section(con, None),
+        }
+        print(
+            f"  {'range':<6}{'query':<13}{'CLI ms':>8}{'open conn. ms':>15}{'CPU ms':>9}{'random order CLI ms':>21}"
+            f"{'ratio':>7}"
+        )
+        for name, days in (("24h", 1), ("7d", 7), ("30d", 30)):
+            window = StatsRange(END - timedelta(days=days), END)
+            with stats.read_models(loaded, window) as open_connection:
+                for section, read in sections.items():
+                    cli, shuffled_cli = (
+                        timed(lambda path=path, read=read, window=window: _read(stats, path, window, read))
+                        for path in (loaded, shuffled)
+                    )
+                    alone = timed(lambda read=read: read(open_connection))
+                    cpu = cpu_ms(lambda read=read: read(open_connection))
+                    figures = f"{cli:>8.1f}{alone:>15.1f}{cpu:>9.1f}{shuffled_cli:>21.1f}{cli / shuffled_cli:>7.2f}"
+                    print(f"  {name:<6}{section:<13}{figures}")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _read(stats: Any, path: Path, window: Any, read: Callable[[Any], object]) -> object:
+    with stats.read_models(path, window) as con:
+        return read(con)
+
+
+# -- jobs ---------------------------------------------------------------------------------------------------------
+
+
+def bench_jobs(runs: int) -> None:
+    """Jobs statistics over a workspace's whole history in PostgreSQL run storage."""
+    import os
+    import uuid
+
+    from dagster import DagsterInstance
+    from sqlalchemy.engine import make_url
+
+    from benchmarks.jobs import analyze, insert_runs
+    from benchmarks.jobs import timed as timed_max
+    from lightfast_pipeline.runs import jobs
+    from tests.support.postgres import (
+        URL_VARIABLE,
+        create_database,
+        deploy_environment,
+        drop_database,
+        start_server,
+        write_deploy_instance,
+    )
+
+    print(f"== jobs: {runs:,} runs in PostgreSQL run storage (90% in workspace acme, 30 days)")
+    server = None if os.environ.get(URL_VARIABLE) else start_server()
+    admin = os.environ.get(URL_VARIABLE) or server.url.render_as_string(hide_password=False)
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    url = create_database(make_url(admin), name).render_as_string(hide_password=False)
+    scratch = Path(tempfile.mkdtemp(prefix="lightfast-scale-"))
+    try:
+        os.environ.update(deploy_environment(url))
+        write_deploy_instance(scratch)
+        os.environ["DAGSTER_HOME"] = str(scratch)
+        with DagsterInstance.get() as instance:
+            insert_runs(instance, runs)
+            analyze(url)
+            for label in ("new connection per query (CLI)", "pooled connection (webserver)"):
+                if label.startswith("pooled"):
+                    instance.optimize_for_webserver(statement_timeout=5000, pool_recycle=3600, max_overflow=5)
+                for window, days in (("24 h", 1), ("whole history", 31)):
+                    median, worst = timed_max(lambda d=days: jobs.statistics(instance, "acme", timedelta(days=d)))
+                    print(f"  stats {window:<14} {label:<32} median {median:6.1f} ms  max {worst:6.1f} ms")
+    finally:
+        drop_database(make_url(admin), name)
+        shutil.rmtree(scratch, ignore_errors=True)
+        if server is not None:
+            server.stop()
+
+
+# -- github -------------------------------------------------------------------------------------------------------
+
+
+def bench_github(pages: int) -> None:
+    """A truncated tree walked by the GitHub source with 8 and with 1 concurrent listing."""
+    import os
+
+    from lightfast_pipeline.settings import load_github_settings
+    from lightfast_pipeline.sources.github import GitHubSource, github_source
+    from tests.support.github_fixtures import APP_ID, app_key_pair
+    from tests.support.github_server import GitHubServer
+    from tests.support.large_repo import generate_repository
+
+    directory = Path(tempfile.mkdtemp(prefix="lightfast-scale-"))
+    private, public = app_key_pair()
+    server = GitHubServer(app_id=APP_ID, public_key_pem=public).start()
+    try:
+        files = generate_repository(directory / "handbook", pages)
+        server.add_repository("acme/handbook", directory / "handbook", repo_id=1, installation_id=7)
+        server.switches.truncate_trees_over = 100_000  # GitHub's limit per recursive listing
+        os.environ.update({"GITHUB_APP_ID": APP_ID, "GITHUB_APP_PRIVATE_KEY": private, "GITHUB_API_URL": server.url})
+        print(f"== github: {files:,} files served by the local GitHub server, recursive listings truncated at 100,000")
+        client = github_source(load_github_settings(), "acme/handbook", installation_id="7").client
+        head = GitHubSource(client, "acme/handbook").head_commit()
+        walls = {}
+        for workers in (8, 1):
+            source = GitHubSource(client, "acme/handbook", max_workers=workers)
+            before, calls = len(server.paths()), client.api_calls
+            started = time.perf_counter()
+            listed = len(source.tree(head))
+            walls[workers] = time.perf_counter() - started
+            trees = sum("/git/trees/" in p for p in server.paths()[before:])
+            print(
+                f"  {workers} concurrent listing(s): {listed:,} files in {walls[workers]:.1f} s, "
+                f"{client.api_calls - calls} API calls ({trees} tree listings)"
+            )
+        print(f"  ratio 8 / 1 listings: {walls[8] / walls[1]:.2f}")
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- tree ---------------------------------------------------------------------------------------------------------
+
+
+def bench_tree(files: int) -> None:
+    """The local git source's listing and the plan (initial and no-op) at ``files`` and a tenth of it."""
+    from lightfast_pipeline.config.detect import parse_config
+    from lightfast_pipeline.index.plan import KnownDocument, plan_tree
+    from lightfast_pipeline.sources.local_git import LocalGitSource
+    from tests.support.large_repo import CONFIG, generate_repository
+
+    print(f"== tree: local git listing and run plan, {files:,} pages (+10% excluded files) against {files // 10:,}")
+    config = parse_config(CONFIG)
+    directory = Path(tempfile.mkdtemp(prefix="lightfast-scale-"))
+    figures: dict[int, tuple[float, float, float, float]] = {}
+    try:
+        for pages in (files // 10, files):
+            path = directory / f"repo-{pages}"
+            generate_repository(path, pages)
+            source = LocalGitSource(path)
+            head = source.head_commit()
+            tracemalloc.start()
+            started = time.perf_counter()
+            entries = source.tree(head)
+            listing = time.perf_counter() - started
+            held, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            started = time.perf_counter()
+            selected = [entry for entry in entries if config.matches(entry.path)]
+            initial = plan_tree(selected, {}, {}, "h")
+            known = {entry.path: KnownDocument(entry.blob_id, "h", str(n)) for n, entry in enumerate(selected)}
+            planned = time.perf_counter() - started
+            started = time.perf_counter()
+            noop = plan_tree(selected, known, {}, "h")
+            rerun = time.perf_counter() - started
+            assert len(initial.added) == len(noop.unchanged) == pages and not noop.to_read
+            figures[pages] = (listing, held / 1e6, peak / 1e6, rerun)
+            print(
+                f"  {len(entries):>9,} entries: tree() {listing:5.1f} s, holds {held / 1e6:5.0f} MB (peak "
+                f"{peak / 1e6:5.0f} MB); filter + initial plan {planned:4.1f} s; no-op plan {rerun:4.1f} s "
+                f"(0 blobs to read)"
+            )
+        small, large = figures[files // 10], figures[files]
+        print(
+            f"  ratio {files:,} / {files // 10:,}: tree time {large[0] / small[0]:.1f}, memory held "
+            f"{large[1] / small[1]:.1f}, no-op plan {large[3] / small[3]:.1f}"
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--vectors", type=int, default=1_000_000)
+    parser.add_argument("--dimension", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=1_000_000, help="warehouse runs (stats)")
+    parser.add_argument("--job-runs", type=int, default=100_000, help="PostgreSQL runs (jobs)")
+    parser.add_argument("--github-pages", type=int, default=100_000)
+    parser.add_argument("--files", type=int, default=250_000)
+    args = parser.parse_args()
+    chosen = args.sections.split(",")
+    print(f"machine: {os.cpu_count()} cores, {_memory_gib():.0f} GiB; load average {os.getloadavg()[0]:.1f}")
+    if "store" in chosen:
+        bench_store(args.vectors, args.dimension, args.queries)
+    if "stats" in chosen:
+        bench_stats(args.runs)
+    if "jobs" in chosen:
+        bench_jobs(args.job_runs)
+    if "github" in chosen:
+        bench_github(args.github_pages)
+    if "tree" in chosen:
+        bench_tree(args.files)
+
+
+def _memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+if __name__ == "__main__":
+    main()

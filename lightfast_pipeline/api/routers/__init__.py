@@ -1,0 +1,1 @@
+"""One router per domain; each calls the services the CLI calls."""

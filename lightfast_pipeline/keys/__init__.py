@@ -1,0 +1,1 @@
+"""API keys: workspace-scoped bearer keys, stored only as hashes."""

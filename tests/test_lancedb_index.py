@@ -1,0 +1,144 @@
+"""Issue 15 item 4: the LanceDB vector index, forced on small tables (the 1M figures: benchmarks/scale.py).
+
+With the index, search must give what exact search gives on a small set, a repository filter must rank only
+that repository's rows (and still return k of them), and rows written after training must be found and then
+folded into the index.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lightfast_pipeline.vectorstores.base import VectorRecord
+from lightfast_pipeline.vectorstores.lancedb_index import IndexAction, IndexPolicy, IndexState
+from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore, table_name
+
+NS = "acme/docs"
+DIM = 32
+ROWS = 2_000
+REPOSITORIES = ("repo-a", "repo-b", "repo-c", "small")
+
+
+def records(start: int, count: int, seed: int) -> list[VectorRecord]:
+    """``count`` clustered unit vectors; repository ``small`` owns every 200th row."""
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(0).standard_normal((20, DIM))
+    vectors = centres[rng.integers(0, 20, count)] + 0.5 * rng.standard_normal((count, DIM))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = []
+    for offset, vector in enumerate(vectors):
+        n = start + offset
+        repository = "small" if n % 200 == 0 else REPOSITORIES[n % 3]
+        out.append(VectorRecord(f"{repository}:d{n // 10}:{n:06d}", vector.tolist(), {"repository": repository}))
+    return out
+
+
+def exact_ids(rows: list[VectorRecord], query: list[float], k: int, repository: str | None = None) -> list[str]:
+    """The true top ``k`` by cosine, computed here."""
+    chosen = [r for r in rows if repository is None or r.metadata["repository"] == repository]
+    scores = np.array([r.vector for r in chosen]) @ np.array(query)
+    return [chosen[i].id for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@pytest.fixture
+def indexed(tmp_path: Path) -> tuple[LanceDBVectorStore, list[VectorRecord]]:
+    """A store of 2,000 vectors whose index is forced (the real threshold is far above)."""
+    store = LanceDBVectorStore(str(tmp_path / "vectors"))
+    rows = records(0, ROWS, seed=1)
+    store.upsert(NS, rows)
+    assert store.maintain_index(NS) is IndexAction.NONE  # below the threshold: exact search
+    assert store.maintain_index(NS, force=True) is IndexAction.BUILD
+    return store, rows
+
+
+def state(store: LanceDBVectorStore) -> IndexState:
+    return store.index_state(NS)
+
+
+def test_indexed_search_equals_exact_search_on_a_small_set(indexed) -> None:
+    store, rows = indexed
+    assert state(store).index_name == f"vector_ivfsq_{ROWS}" and state(store).unindexed_rows == 0
+    for query in records(10_000, 20, seed=2):
+        found = [match.id for match in store.query(NS, query.vector, top_k=10)]
+        assert found == exact_ids(rows, query.vector, 10)
+
+
+def test_repository_filter_stays_exact_with_the_index(indexed) -> None:
+    store, rows = indexed
+    for query in records(10_000, 10, seed=3):
+        for repository in ("repo-b", "small"):
+            matches = store.query(NS, query.vector, top_k=8, where={"repository": repository})
+            assert {m.metadata["repository"] for m in matches} == {repository}
+            assert [m.id for m in matches] == exact_ids(rows, query.vector, 8, repository)
+    # "small" owns 10 rows spread over every partition: a prefilter still returns all of them
+    assert len(store.query(NS, rows[0].vector, top_k=50, where={"repository": "small"})) == ROWS // 200
+
+
+def test_new_rows_are_found_at_once_and_folded_into_the_index(tmp_path: Path) -> None:
+    policy = IndexPolicy(min_rows=1_000, refresh_unindexed=500, retrain_growth=3.0)
+    store = LanceDBVectorStore(str(tmp_path / "vectors"), index_policy=policy)
+    first = records(0, 1_200, seed=1)
+    store.upsert(NS, first)  # crosses min_rows: the writer builds the index
+    assert state(store).index_name == "vector_ivfsq_1200"
+
+    added = records(1_200, 300, seed=4)
+    store.upsert(NS, added)  # 300 unindexed < 500: searched exactly beside the index
+    assert state(store).unindexed_rows == 300
+    assert store.query(NS, added[7].vector, top_k=1)[0].id == added[7].id
+
+    store.upsert(NS, records(1_500, 300, seed=5))  # 600 unindexed: folded in by this writer
+    assert state(store).unindexed_rows == 0 and state(store).index_name == "vector_ivfsq_1200"
+    assert store.query(NS, added[7].vector, top_k=1)[0].id == added[7].id
+
+    store.upsert(NS, records(1_800, 1_800, seed=6))  # 3,600 rows >= 3 x 1,200: retrained, old index dropped
+    after = state(store)
+    assert (after.index_name, after.unindexed_rows) == ("vector_ivfsq_3600", 0)
+    vector_indices = [i.name for i in store._open(NS).list_indices() if i.columns == ["vector"]]
+    assert vector_indices == ["vector_ivfsq_3600"]
+    everything = first + added + records(1_500, 300, seed=5) + records(1_800, 1_800, seed=6)
+    query = records(20_000, 1, seed=7)[0].vector
+    assert [m.id for m in store.query(NS, query, top_k=10)] == exact_ids(everything, query, 10)
+
+
+def test_deleted_rows_never_come_back_from_the_index(indexed) -> None:
+    store, rows = indexed
+    target = rows[42]
+    assert store.query(NS, target.vector, top_k=1)[0].id == target.id
+    store.delete(NS, [target.id])
+    assert target.id not in [m.id for m in store.query(NS, target.vector, top_k=10)]
+
+
+def test_store_optimize_folds_every_unindexed_row_in(run) -> None:
+    from lightfast_pipeline.cli.common import get_runtime
+
+    store = get_runtime().vector_store
+    store.upsert(NS, records(0, 1_000, seed=1))
+    store.maintain_index(NS, force=True)
+    store.upsert(NS, records(1_000, 300, seed=2))  # far below refresh_unindexed: left to the schedule
+    assert store.index_state(NS).unindexed_rows == 300
+
+    optimized = run("store", "optimize", "--json")
+
+    assert optimized.exit_code == 0, optimized.output
+    assert list(json.loads(optimized.stdout)["tables"]) == [table_name(NS)]
+    assert store.index_state(NS).unindexed_rows == 0
+
+
+def test_search_handle_follows_writes_and_a_recreated_table(tmp_path: Path) -> None:
+    uri = str(tmp_path / "vectors")
+    reader, writer = LanceDBVectorStore(uri), LanceDBVectorStore(uri)
+    first = records(0, 50, seed=1)
+    writer.upsert(NS, first)
+    assert reader.query(NS, first[3].vector, top_k=1)[0].id == first[3].id  # handle opened and kept
+
+    more = records(50, 50, seed=2)
+    writer.upsert(NS, more)
+    assert reader.query(NS, more[5].vector, top_k=1)[0].id == more[5].id  # a new version is seen
+
+    writer.drop_namespace(NS)
+    writer.upsert(NS, [VectorRecord("other:d:1", more[5].vector, {"repository": "other"})])
+    assert [m.id for m in reader.query(NS, more[5].vector, top_k=5)] == ["other:d:1"]  # the new table
