@@ -153,7 +153,8 @@ def test_planted_drift_fails_the_check_verify_names_it_and_repair_converges(
     repaired = run("repo", "verify", NAME, "--repair", "--json")
     assert repaired.exit_code == 0, repaired.output
     payload = json.loads(repaired.stdout)
-    assert payload["ok"] and payload["counts"] == {"missing": 0, "orphaned": 0, "stale": 0, "unrecorded": 0}
+    assert payload["ok"] and set(payload["counts"]) >= {"missing", "orphaned", "stale", "unrecorded"}
+    assert set(payload["counts"].values()) == {0}
     assert payload["repaired"] == (
         {"embedded": 1, "deleted": 0} if kind == "missing" else {"embedded": 0, "deleted": 1}
     )
