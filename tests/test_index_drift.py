@@ -153,7 +153,8 @@ def test_planted_drift_fails_the_check_verify_names_it_and_repair_converges(
     repaired = run("repo", "verify", NAME, "--repair", "--json")
     assert repaired.exit_code == 0, repaired.output
     payload = json.loads(repaired.stdout)
-    assert payload["ok"] and payload["counts"] == {"missing": 0, "orphaned": 0, "stale": 0, "unrecorded": 0}
+    assert payload["ok"] and set(payload["counts"]) >= {"missing", "orphaned", "stale", "unrecorded"}
+    assert set(payload["counts"].values()) == {0}
     assert payload["repaired"] == (
         {"embedded": 1, "deleted": 0} if kind == "missing" else {"embedded": 0, "deleted": 1}
     )
@@ -177,3 +178,21 @@ def test_a_stale_ledger_row_is_repaired_by_a_full_reingestion(runtime: Runtime, 
         assert session.get(Chunk, planted) is None
         assert session.scalar(select(Document.chunk_count).where(Document.path == "onboarding.md")) == 1
     assert assert_store_equals_ledger(runtime, repository_id) == 2
+
+
+def test_verify_and_repair_with_another_model_configured_refuse_and_write_nothing(
+    runtime: Runtime, repository_id: int, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightfast_pipeline.cli.common import get_runtime
+
+    planted = plant_missing(runtime, repository_id)
+    monkeypatch.setenv("LIGHTFAST_EMBEDDER", "tests.support.embedders:Hashing256Embedder")
+    get_runtime.cache_clear()
+    for args in ((), ("--repair",)):
+        refused = run("repo", "verify", NAME, *args)
+        assert refused.exit_code == 1 and refused.stderr.strip().count("\n") == 0
+        assert "holds hashing-384 vectors but the configured embedder is hashing-256" in refused.stderr
+    monkeypatch.setenv("LIGHTFAST_EMBEDDER", "tests.support.embedders:HashingEmbedder")
+    get_runtime.cache_clear()
+    still = run("repo", "verify", NAME)
+    assert still.exit_code == 1 and f"1 missing (e.g. {planted})" in still.stderr

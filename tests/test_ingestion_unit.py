@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInvalidSubsetError
+from dagster import AssetKey, DagsterEventType, DagsterInvalidSubsetError, DagsterRunStatus
 from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 
 from lightfast_pipeline.catalog.models import Repository, SourceType
 from lightfast_pipeline.definitions import defs
-from lightfast_pipeline.runs.launch import LAUNCH_RUN
+from lightfast_pipeline.runs.launch import LAUNCH_RUN, wait_for_run
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.sources.local_git import LocalGitSource
@@ -80,7 +81,24 @@ def test_the_ui_cannot_materialise_embeddings_alone(runtime: Runtime, repository
                 refused = _launch(context, job_name, keys, repository_uid)
                 assert refused["__typename"] == "InvalidSubsetError", refused
                 assert "does not support subsetting" in refused["message"]
-    assert runtime.instance.get_runs() == []
+        assert runtime.instance.get_runs() == []
+        # the whole unit is accepted; launched as the daemon dequeues it, it runs in a run worker process
+        launched = _launch(context, "__ASSET_JOB", ["documents", "chunks", "embeddings"], repository_uid)
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+        assert runtime.instance.get_run_by_id(run_id).status == DagsterRunStatus.QUEUED
+        runtime.instance.launch_run(run_id, context)
+        deadline = time.monotonic() + 300
+        while not runtime.instance.get_run_by_id(run_id).is_finished and time.monotonic() < deadline:
+            time.sleep(0.5)
+    assert runtime.instance.get_run_by_id(run_id).is_finished, "the launched run did not finish in 300 s"
+    outcome = wait_for_run(runtime.instance, run_id)
+    assert outcome.status == "completed", outcome.error
+    assert outcome.report["documents"]["added"] == 1
+    [check] = runtime.instance.get_records_for_run(
+        outcome.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    assert check.event_log_entry.dagster_event.event_specific_data.passed
 
 
 def test_a_run_after_the_branch_moved_writes_the_new_head_never_a_stored_plan(

@@ -23,9 +23,6 @@ from tests.support.resources import catalog_resources
 PACKAGE = Path(__file__).resolve().parent.parent / "lightfast_pipeline"
 DAGSTER_CODE = ("assets", "sensors", "schedules", "jobs", "checks")
 ENVIRONMENT_READERS = {"load_settings", "load_notify_settings", "load_github_settings", "environ", "getenv"}
-# assets/dbt.py: `dbt_metrics_models` still reads the warehouse path from the settings and hands it to dbt
-# through os.environ; issue 10 item 5 (one dbt path, `--vars`) replaces both.
-NOT_YET = {"assets/dbt.py"}
 
 
 @pytest.fixture
@@ -87,4 +84,4 @@ def test_dagster_code_reads_no_environment() -> None:
         for path in sorted((PACKAGE / folder).glob("*.py"))
         if (found := _environment_readers(path))
     }
-    assert set(readers) == NOT_YET, readers
+    assert readers == {}

@@ -23,10 +23,11 @@ def _errors() -> tuple[type[Exception], ...]:
     """The user-facing errors of repository commands (imported with the services that raise them)."""
     from lightfast_pipeline.config.detect import ConfigError
     from lightfast_pipeline.sources.base import SourceError
+    from lightfast_pipeline.stores.store import StoreError
     from lightfast_pipeline.workspaces.repositories import RepositoryError
     from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
-    return RepositoryError, WorkspaceError, SourceError, ConfigError
+    return RepositoryError, WorkspaceError, SourceError, ConfigError, StoreError
 
 
 @app.command("connect")

@@ -85,6 +85,9 @@ def _reembed(runtime: Runtime, repository_uid: str, vector_ids: list[str]) -> in
 def repair_index(runtime: Runtime, repository_id: int, truth: IndexTruth, *, actor: str) -> Repaired:
     """Make the store equal the ledger: embed what is missing, delete what is orphaned or stale.
 
+    ``truth`` comes from :func:`index_truth` on the same runtime, which refuses a store of another model, so
+    what is embedded here matches the store's vectors.
+
     Stale ledger rows and unrecorded chunks (``truth.ledger_drift``) are left to a full re-ingestion, which
     rewrites the ledger from the source. Records an ``index.repaired`` activity row.
     """

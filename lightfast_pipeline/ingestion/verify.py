@@ -24,7 +24,7 @@ from lightfast_pipeline.index.truth import IndexTruth, compare_index
 from lightfast_pipeline.ingestion.chunk import draft_chunks
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
-from lightfast_pipeline.stores.store import chunking_fingerprint
+from lightfast_pipeline.stores.store import StoreError, chunking_fingerprint
 
 if TYPE_CHECKING:
     from lightfast_pipeline.ingestion.repair import Repaired
@@ -82,11 +82,23 @@ def _catalog(runtime: Runtime, repository_id: int) -> _Catalog:
         )
 
 
+def model_mismatch(slug: str, model: str, configured: str) -> StoreError:
+    """The error for a store whose vectors were made by another model than the configured one."""
+    return StoreError(
+        f"store {slug!r} holds {model} vectors but the configured embedder is {configured}: "
+        f"configure {model} to verify or repair it, or `lightfast store rebuild {slug}`"
+    )
+
+
 def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: bool) -> set[str]:
-    """Vector ids of the chunks the source yields at the ingested commit (nothing is embedded)."""
+    """Vector ids of the chunks the source yields at the ingested commit (nothing is embedded).
+
+    Chunk bounds depend on the model's tokenizer: another configured model is refused (StoreError)."""
     commit, store = catalog.commit, catalog.store
     if commit is None or store is None:
         return set()
+    if store.embedding_model != runtime.embedder.model:
+        raise model_mismatch(store.slug, store.embedding_model, runtime.embedder.model)
     config = detect_config(lambda path: source.read_file(commit, path)).config
     if config is None:
         return set()

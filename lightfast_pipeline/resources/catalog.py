@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from lightfast_pipeline.embedders.base import Embedder
     from lightfast_pipeline.vectorstores.base import VectorStore
 
-_migrated: set[str] = set()
-
 
 class CatalogResource(ConfigurableResource):
     """The catalog database (SQLAlchemy URL; default: LIGHTFAST_DATABASE_URL or SQLite under LIGHTFAST_HOME)."""
@@ -45,16 +43,7 @@ class CatalogResource(ConfigurableResource):
         vector_store: VectorStore | None = None,
     ) -> Runtime:
         """A Runtime on this catalog (migrated once per process) with the given services."""
-        settings = self.settings()
-        runtime = Runtime(
-            settings,
-            embedder=embedder,
-            vector_store=vector_store,
-            instance=instance,
-            migrate_catalog=settings.database_url not in _migrated,
-        )
-        _migrated.add(settings.database_url)
-        return runtime
+        return Runtime(self.settings(), embedder=embedder, vector_store=vector_store, instance=instance)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
