@@ -59,11 +59,11 @@ def test_dev_serves_both_code_locations_and_the_embedding_service(lightfast_env:
     dev = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(lightfast_env.embedder_socket.exists, 60, "the embedding service")
-        wait_until(lambda: loaded_locations(port) == {"lightfast_pipeline", "lightfast_metrics"}, 120, "the UI")
+        wait_until(lambda: loaded_locations(port) == {"lightfast_pipeline", "lightfast_metrics"}, 240, "the UI")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=30)
+        dev.wait(timeout=90)  # dagster dev, the API server and the embedding service stop in turn
     # The service is in its own session: it stops because the process it serves is gone.
     wait_until(lambda: not lightfast_env.embedder_socket.exists(), 15, "the embedding service to stop")
 
