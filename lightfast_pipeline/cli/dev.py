@@ -16,13 +16,13 @@ from lightfast_pipeline.cli.common import fail, get_runtime
 def dev(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface the UI listens on."),
     port: int = typer.Option(3000, "--port", help="Port of the UI."),
-    api_port: int = typer.Option(8080, "--api-port", help="Port of `lightfast serve` beside the UI (0: none)."),
+    api_port: int = typer.Option(0, "--api-port", help="Also start `lightfast serve` on this port (0: no)."),
 ) -> None:
     """Start the Dagster UI and daemon (sensors, schedules, run queue) on this project's instance.
 
     Unless the embedder is the Cohere API, the warm embedding service (``lightfast embedder serve``) starts
     beside them, so runs do not each load the model; it stops when the UI does. So does the service API
-    (``lightfast serve`` on ``--api-port``).
+    (``lightfast serve``) when ``--api-port`` is given.
     """
     from lightfast_pipeline.runs.locations import workspace_yaml
 

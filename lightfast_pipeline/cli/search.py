@@ -38,21 +38,11 @@ def search_command(
             path_prefix=path_prefix,
         )
     if json_output:
+        from lightfast_pipeline.search.hits import hit_dict  # the API's shape: one implementation
+
         print_json(
             {
-                "results": [
-                    {
-                        "path": hit.path,
-                        "title": hit.title,
-                        "heading": hit.heading,
-                        "snippet": hit.snippet,
-                        "score": hit.score,
-                        "repository": hit.repository,
-                        "vector_rank": hit.vector_rank,
-                        "keyword_rank": hit.keyword_rank,
-                    }
-                    for hit in result.results
-                ],
+                "results": [hit_dict(hit) for hit in result.results],
                 "mode": result.mode,
                 "latency_ms": result.latency_ms,
             }

@@ -41,5 +41,13 @@ def serve(
 
         threading.Thread(target=watch, daemon=True).start()
     uvicorn.run(
-        "lightfast_pipeline.api.server:app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+        "lightfast_pipeline.api.server:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        # A worker imports Dagster and the services before it answers the supervisor's health pings: uvicorn's
+        # default 5 s restarts workers in a loop on a busy machine (seen here under load).
+        timeout_worker_healthcheck=120,
     )

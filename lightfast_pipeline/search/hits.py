@@ -37,6 +37,8 @@ def hit_dict(hit: SearchHit) -> dict[str, Any]:
         "snippet": hit.snippet,
         "score": hit.score,
         "repository": hit.repository,
+        "vector_rank": hit.vector_rank,
+        "keyword_rank": hit.keyword_rank,
     }
 
 
@@ -49,4 +51,4 @@ def filtered_search(
         return search(runtime, query, workspace, top_k=top_k)
     result = search(runtime, query, workspace, top_k=MAX_TOP_K)
     kept = [hit for hit in result.results if filters.keeps(hit)][:top_k]
-    return SearchResult(results=kept, latency_ms=result.latency_ms)
+    return SearchResult(results=kept, latency_ms=result.latency_ms, mode=result.mode)

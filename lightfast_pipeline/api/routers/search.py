@@ -46,4 +46,4 @@ def search_documents(
     except SearchError as error:
         raise ApiError(422, str(error)) from None
     response.headers["Server-Timing"] = f"search;dur={(time.perf_counter() - started) * 1000:.2f}"
-    return {"results": [hit_dict(hit) for hit in result.results], "latency_ms": result.latency_ms}
+    return {"results": [hit_dict(hit) for hit in result.results], "mode": result.mode, "latency_ms": result.latency_ms}
