@@ -38,6 +38,7 @@ from tests.support.browser import chromium_path, launch_args
 from tests.support.ingest import ingest
 
 TIMEOUT_MS = 60_000  # the machine is shared: generous
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
@@ -241,7 +242,7 @@ def test_overview_charts_draw_the_state_numbers(browser: Browser, state: State) 
         return [float(value) for value in values]
 
     assert plotted("jobs") == [float(point["jobs"]) for point in series if point["jobs"] is not None]
-    assert sum(plotted("jobs")) == sum(point["jobs"] for point in series) >= 3
+    assert sum(plotted("jobs")) == sum(point["jobs"] for point in series) >= 2  # completed and failed
     assert plotted("duration") == [p["avg_duration_ms"] for p in series if p["avg_duration_ms"] is not None]
     assert plotted("success") == [p["success_rate"] for p in series if p["success_rate"] is not None]
     percentiles = api.get("/v1/workspace/percentiles").json()["percentiles"]

@@ -1,0 +1,157 @@
+"""Benchmark: the console's activity page over 100,000 activity rows and 100,000 runs, and live-row latency.
+
+Usage: ``.venv/bin/python -m benchmarks.console [--rows 100000] [--runs 100000] [--requests 100]``
+
+Builds a throwaway home (SQLite catalog and run storage, as `lightfast dev` uses), inserts the activity rows in
+bulk (``tests.support.activity_data``) and the runs straight into Dagster's run tables (``benchmarks.jobs``),
+starts `lightfast serve` as a subprocess, signs in with an admin key, then:
+
+1. ``GET /activity`` (first page, 50 rows, and the 'failure' filter, a text search and a page 20 cursors deep):
+   ``--requests`` requests each after a warm-up; the server's own time (``Server-Timing: app``) and the
+   client's wall time, p50/p95/max. Goal: p95 <= 300 ms.
+2. A new activity row on screen: Debian's Chromium (Playwright) keeps the activity page open; an activity row is
+   written to the catalog, and the time until its row is in the page's DOM is measured (10 rows). Goal <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from benchmarks.jobs import insert_runs
+from tests.support.activity_data import generate_activity, seed_catalog
+from tests.support.api_server import api_environment, environment, start_server
+from tests.support.browser import chromium_path, launch_args
+
+PAGE_CASES = {
+    "first page": "/activity",
+    "failures": "/activity?status=failure",
+    "search 'handbook'": "/activity?q=handbook",
+}
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def seed(rows: int, runs: int) -> str:
+    """The catalog, activity and run history; returns an admin key of workspace acme."""
+    from lightfast_pipeline.keys.service import create_key
+    from lightfast_pipeline.runtime import Runtime
+
+    runtime = Runtime()
+    began = time.perf_counter()
+    with runtime.session() as session:
+        catalog = seed_catalog(session)
+        end = datetime.now(UTC) - timedelta(minutes=1)
+        generate_activity(session, catalog, rows, end - timedelta(days=30), end)
+        _, key = create_key(session, workspace="acme", role="admin", name="bench", actor="bench")
+    insert_runs(runtime.instance, runs)
+    print(f"seeded {rows:,} activity rows and {runs:,} runs in {time.perf_counter() - began:.0f} s")
+    runtime.instance.dispose()
+    return key
+
+
+def sign_in(url: str, key: str) -> httpx.Client:
+    """An httpx client holding a console session cookie."""
+    client = httpx.Client(base_url=url, timeout=60)
+    response = client.post("/signin", data={"key": key, "next": "/activity"})
+    assert response.status_code == 303, response.text
+    return client
+
+
+def page_times(client: httpx.Client, path: str, requests: int) -> tuple[list[float], list[float]]:
+    """Server (Server-Timing app) and client ms of ``requests`` GETs after one warm-up."""
+    client.get(path).raise_for_status()
+    server, wall = [], []
+    for _ in range(requests):
+        began = time.perf_counter()
+        response = client.get(path)
+        wall.append((time.perf_counter() - began) * 1000)
+        response.raise_for_status()
+        match = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
+        server.append(float(match.group(1)) if match else wall[-1])
+    return server, wall
+
+
+def live_latency(url: str, key: str, samples: int = 10) -> list[float]:
+    """Seconds from an activity row's commit to its row in the open activity page's DOM."""
+    from playwright.sync_api import sync_playwright
+
+    from lightfast_pipeline.activity import actions
+    from lightfast_pipeline.activity.log import record_activity
+    from lightfast_pipeline.catalog.models import Workspace
+    from lightfast_pipeline.runtime import Runtime
+
+    runtime = Runtime()
+    with runtime.session() as session:
+        workspace_id = session.query(Workspace).filter_by(slug="acme").one().id
+    latencies = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=launch_args())
+        page = browser.new_page(base_url=url)
+        page.set_default_timeout(60_000)
+        page.goto("/signin")
+        page.fill("#key", key)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#live.on")
+        for index in range(samples):
+            with runtime.session() as session:
+                row = record_activity(session, action=actions.CONFIG_DETECTED, entity_type="workspace",
+                                      actor="bench", workspace_id=workspace_id, message=f"live {index}")
+                session.flush()
+                row_id = row.id
+            written = time.perf_counter()
+            page.wait_for_selector(f'[data-key="activity:{row_id}"]', timeout=30_000)
+            latencies.append(time.perf_counter() - written)
+            time.sleep(0.3)
+        browser.close()
+    return latencies
+
+
+def main() -> None:
+    """Seed, serve, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=100)
+    arguments = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="lightfast-console-bench-"))
+    with environment(api_environment(home / "lightfast")):
+        os.environ.pop("DAGSTER_HOME_CONFIG", None)
+        key = seed(arguments.rows, arguments.runs)
+        server = start_server(dict(os.environ), home / "serve.log", "--rate-limit", "100000", "--burst", "10000")
+        try:
+            client = sign_in(server.url, key)
+            cursor_page = "/activity"
+            for _ in range(20):
+                cursor = re.search(r'cursor=([A-Za-z0-9_-]+)"', client.get(cursor_page).text)
+                cursor_page = f"/activity?cursor={cursor.group(1)}" if cursor else cursor_page
+            cases = {**PAGE_CASES, "20 pages deep": cursor_page}
+            print(f"GET /activity, {arguments.requests} requests each (ms):")
+            for label, path in cases.items():
+                server_ms, wall_ms = page_times(client, path, arguments.requests)
+                verdict = "ok" if percentile(server_ms, 95) <= 300 else "OVER GOAL"
+                print(f"  {label:<18} server p50 {statistics.median(server_ms):6.1f}  p95 {percentile(server_ms, 95):6.1f}"
+                      f"  max {max(server_ms):6.1f} | client p50 {statistics.median(wall_ms):6.1f}"
+                      f"  p95 {percentile(wall_ms, 95):6.1f}   {verdict}")
+            seconds = live_latency(server.url, key)
+            verdict = "ok" if max(seconds) <= 2 else "OVER GOAL"
+            print(f"new activity row on screen (s): p50 {statistics.median(seconds):.2f}  max {max(seconds):.2f}  "
+                  f"{verdict}")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
