@@ -107,8 +107,14 @@ def live_latency(url: str, key: str, samples: int = 10) -> list[float]:
         page.wait_for_selector("#live.on")
         for index in range(samples):
             with runtime.session() as session:
-                row = record_activity(session, action=actions.CONFIG_DETECTED, entity_type="workspace",
-                                      actor="bench", workspace_id=workspace_id, message=f"live {index}")
+                row = record_activity(
+                    session,
+                    action=actions.CONFIG_DETECTED,
+                    entity_type="workspace",
+                    actor="bench",
+                    workspace_id=workspace_id,
+                    message=f"live {index}",
+                )
                 session.flush()
                 row_id = row.id
             written = time.perf_counter()
@@ -142,13 +148,18 @@ def main() -> None:
             for label, path in cases.items():
                 server_ms, wall_ms = page_times(client, path, arguments.requests)
                 verdict = "ok" if percentile(server_ms, 95) <= 300 else "OVER GOAL"
-                print(f"  {label:<18} server p50 {statistics.median(server_ms):6.1f}  p95 {percentile(server_ms, 95):6.1f}"
-                      f"  max {max(server_ms):6.1f} | client p50 {statistics.median(wall_ms):6.1f}"
-                      f"  p95 {percentile(wall_ms, 95):6.1f}   {verdict}")
+                print(
+                    f"  {label:<18} server p50 {statistics.median(server_ms):6.1f}"
+                    f"  p95 {percentile(server_ms, 95):6.1f}"
+                    f"  max {max(server_ms):6.1f} | client p50 {statistics.median(wall_ms):6.1f}"
+                    f"  p95 {percentile(wall_ms, 95):6.1f}   {verdict}"
+                )
             seconds = live_latency(server.url, key)
             verdict = "ok" if max(seconds) <= 2 else "OVER GOAL"
-            print(f"new activity row on screen (s): p50 {statistics.median(seconds):.2f}  max {max(seconds):.2f}  "
-                  f"{verdict}")
+            print(
+                f"new activity row on screen (s): p50 {statistics.median(seconds):.2f}  max {max(seconds):.2f}  "
+                f"{verdict}"
+            )
         finally:
             server.stop()
 

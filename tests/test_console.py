@@ -61,8 +61,14 @@ def _failed_repository(runtime: Runtime, root: Path) -> tuple[str, str]:
     repo.write("docs/a.md", "# A\n\nsoon gone\n")
     repo.commit("docs")
     source = LocalGitSource(repo.path)
-    row = connect_repository(runtime, workspace_name="alpha", source=source, source_type=SourceType.LOCAL.value,
-                             location=str(repo.path), actor="tester")
+    row = connect_repository(
+        runtime,
+        workspace_name="alpha",
+        source=source,
+        source_type=SourceType.LOCAL.value,
+        location=str(repo.path),
+        actor="tester",
+    )
     detect_repository_config(runtime, row.id, source, actor="tester")
     shutil.rmtree(repo.path)
     outcome = ingest(runtime, row.id)
@@ -84,14 +90,31 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[State]:
         failed_run_id, broken_name = _failed_repository(runtime, root)
         with runtime.session() as session:
             repository = session.get(Repository, tenant.repository_id)
-            record_activity(session, action=actions.DELIVERY_RECEIVED, entity_type="delivery",
-                            entity_id=tenant.delivery_id, actor="octocat", workspace_id=repository.workspace_id,
-                            repository=repository, source_type="github", status="skipped", reason="push",
-                            message="not connected", delivery_id=tenant.delivery_id)
+            record_activity(
+                session,
+                action=actions.DELIVERY_RECEIVED,
+                entity_type="delivery",
+                entity_id=tenant.delivery_id,
+                actor="octocat",
+                workspace_id=repository.workspace_id,
+                repository=repository,
+                source_type="github",
+                status="skipped",
+                reason="push",
+                message="not connected",
+                delivery_id=tenant.delivery_id,
+            )
         settings = runtime.settings
         assert refresh_warehouse(settings.warehouse_path, runtime.instance, settings.database_url).refreshed
-        server = start_server(dict(__import__("os").environ), root / "serve.log", "--allow-local-paths",
-                              "--rate-limit", "6000", "--burst", "600")
+        server = start_server(
+            dict(__import__("os").environ),
+            root / "serve.log",
+            "--allow-local-paths",
+            "--rate-limit",
+            "6000",
+            "--burst",
+            "600",
+        )
         try:
             yield State(server, runtime, tenant, failed_run_id, broken_name, shots)
         finally:
@@ -126,8 +149,9 @@ def shot(page: Page, state: State, name: str) -> None:
 
 def statuses_on_page(page: Page) -> dict[str, str]:
     rows = page.locator("#timeline > li.entry")
-    return {rows.nth(i).get_attribute("data-key"): rows.nth(i).get_attribute("data-status")
-            for i in range(rows.count())}
+    return {
+        rows.nth(i).get_attribute("data-key"): rows.nth(i).get_attribute("data-status") for i in range(rows.count())
+    }
 
 
 def api_keys(entries: list[dict]) -> dict[str, str]:
@@ -276,8 +300,10 @@ def test_read_key_sees_no_mutations_and_forged_posts_are_refused(browser: Browse
     context, page = signed_in(browser, state, role="read")
     for path in ("/jobs", "/repositories", "/activity"):
         page.goto(path)
-        assert page.locator("[data-cancel], [data-reindex], [data-detect], [data-connect-github], #connect-path"
-                            ).count() == 0
+        assert (
+            page.locator("[data-cancel], [data-reindex], [data-detect], [data-connect-github], #connect-path").count()
+            == 0
+        )
     shot(page, state, "09-read-key-activity")
     queued = state.tenant.queued_run_id
     script = """async ([url, token]) => {

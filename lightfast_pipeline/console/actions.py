@@ -95,8 +95,9 @@ def reindex(
     runtime: Runtime = Depends(runtime_of),
 ) -> dict[str, Any]:
     """Start an ingestion run; the answer carries the new job's row for the page."""
-    started = repositories_api.reindex(repository_id=repository_id, full=full, principal=viewer.principal,
-                                       runtime=runtime)
+    started = repositories_api.reindex(
+        repository_id=repository_id, full=full, principal=viewer.principal, runtime=runtime
+    )
     job = jobs_api.get(run_id=started["run_id"], principal=viewer.principal, runtime=runtime)
     return {**started, "html": render_fragment("_job_row.html", job=job, can_mutate=True)}
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from starlette.exceptions import HTTPException
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from lightfast_pipeline.api.auth import runtime_of
 from lightfast_pipeline.api.errors import ApiError

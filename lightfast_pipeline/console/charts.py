@@ -59,6 +59,7 @@ def line_chart(
     svg = _STYLE_ATTRIBUTE.sub("", _SCRIPT.sub("", svg))
     if nonce:
         svg = svg.replace("<style", f'<style nonce="{nonce}"', 1)
-    svg = svg.replace('class="pygal-chart"', f'class="pygal-chart chart" data-chart="{chart_id}" role="img" '
-                      f'aria-label="{title}"', 1)
+    svg = svg.replace(
+        'class="pygal-chart"', f'class="pygal-chart chart" data-chart="{chart_id}" role="img" aria-label="{title}"', 1
+    )
     return Markup(svg)

@@ -18,8 +18,9 @@ def searchable_percentiles(runtime: Runtime, principal: Principal, range_: str) 
     """Delivery → searchable (ms) p50/p95/p99/max over the range, from the warehouse's dbt model."""
 
     def read() -> dict[str, Any]:
-        with read_models(runtime.settings.warehouse_path, workspace_api._range(range_),
-                         principal.workspace_slug) as con:
+        with read_models(
+            runtime.settings.warehouse_path, workspace_api._range(range_), principal.workspace_slug
+        ) as con:
             cursor = con.execute("select * from time_to_searchable_percentiles")
             names = [column[0] for column in cursor.description]
             return dict(zip(names, cursor.fetchone() or (), strict=False))
@@ -40,10 +41,12 @@ def overview_context(runtime: Runtime, principal: Principal, range_: str, nonce:
         "series": [],
     }
     try:
-        context["comparison"] = workspace_api.comparison(range_=range_, principal=principal,
-                                                         runtime=runtime)["comparison"]
-        context["percentiles"] = workspace_api.percentiles(range_=range_, principal=principal,
-                                                           runtime=runtime)["percentiles"]
+        context["comparison"] = workspace_api.comparison(range_=range_, principal=principal, runtime=runtime)[
+            "comparison"
+        ]
+        context["percentiles"] = workspace_api.percentiles(range_=range_, principal=principal, runtime=runtime)[
+            "percentiles"
+        ]
         series = workspace_api.timeseries(range_=range_, principal=principal, runtime=runtime)["timeseries"]
         context["health"] = workspace_api.health(range_=range_, principal=principal, runtime=runtime)
         context["searchable"] = searchable_percentiles(runtime, principal, range_)

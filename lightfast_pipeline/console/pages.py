@@ -28,8 +28,19 @@ from lightfast_pipeline.console.render import page
 from lightfast_pipeline.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
-ACTIVITY_TYPES = ("job", "run", "repository", "config", "reindex", "delivery", "installation", "store", "health",
-                  "api_key", "workspace")
+ACTIVITY_TYPES = (
+    "job",
+    "run",
+    "repository",
+    "config",
+    "reindex",
+    "delivery",
+    "installation",
+    "store",
+    "health",
+    "api_key",
+    "workspace",
+)
 JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 TRIGGERS = ("manual", "scheduled", "webhook", "automatic")
 PAGE_SIZE = 50
@@ -67,8 +78,15 @@ async def signin(
 
     found = await run_in_threadpool(check) if key.strip() else None
     if found is None:
-        return page(request, "signin.html", None, None, status_code=401, next=_safe_next(next_),
-                    error="That key is unknown or revoked.")
+        return page(
+            request,
+            "signin.html",
+            None,
+            None,
+            status_code=401,
+            next=_safe_next(next_),
+            error="That key is unknown or revoked.",
+        )
     response = RedirectResponse(_safe_next(next_), status_code=303)
     response.set_cookie(
         sessions.COOKIE,
@@ -134,17 +152,32 @@ def activity(
     """The timeline: filters, search, rows newest first, 'older' by cursor, live rows, export."""
     chosen = _activity_filters(request)
     query = activity_query(chosen)
-    context: dict[str, Any] = {"chosen": chosen, "query": query, "cursor": cursor, "types": ACTIVITY_TYPES,
-                               "statuses": STATUSES, "sources": ("github", "local"), "error": None,
-                               "rows": [], "next_cursor": None}
+    context: dict[str, Any] = {
+        "chosen": chosen,
+        "query": query,
+        "cursor": cursor,
+        "types": ACTIVITY_TYPES,
+        "statuses": STATUSES,
+        "sources": ("github", "local"),
+        "error": None,
+        "rows": [],
+        "next_cursor": None,
+    }
     try:
         filters = timeline_filter_of(viewer, chosen)
         result = activity_api.list_(filters=filters, limit=PAGE_SIZE, cursor=cursor, runtime=runtime)
         context.update(rows=result["activity"], next_cursor=result["next_cursor"] if result["has_more"] else None)
     except ApiError as error:
         context["error"] = error.message
-    return page(request, "activity.html", viewer.principal, viewer.csrf, status_code=422 if context["error"]
-                else 200, active="activity", **context)
+    return page(
+        request,
+        "activity.html",
+        viewer.principal,
+        viewer.csrf,
+        status_code=422 if context["error"] else 200,
+        active="activity",
+        **context,
+    )
 
 
 @router.get("/jobs")
@@ -163,8 +196,15 @@ def jobs(
     trigger = trigger if trigger in TRIGGERS else None
     context: dict[str, Any] = {"error": None, "jobs": [], "next_cursor": None}
     try:
-        listed = jobs_api.list_(status=status, repository=repository or None, trigger=trigger, limit=PAGE_SIZE,
-                                cursor=cursor, principal=principal, runtime=runtime)
+        listed = jobs_api.list_(
+            status=status,
+            repository=repository or None,
+            trigger=trigger,
+            limit=PAGE_SIZE,
+            cursor=cursor,
+            principal=principal,
+            runtime=runtime,
+        )
         context.update(jobs=listed["jobs"], next_cursor=listed["next_cursor"] if listed["has_more"] else None)
     except ApiError as error:
         context["error"] = error.message
@@ -173,9 +213,21 @@ def jobs(
     repositories = repositories_api.list_(active=None, principal=principal, runtime=runtime)["repositories"]
     chosen = {"status": status, "repository": repository or "", "trigger": trigger}
     more = urlencode({key: value for key, value in chosen.items() if value})
-    return page(request, "jobs.html", principal, viewer.csrf, active="jobs", stats=stats, recent=recent,
-                repositories=repositories, chosen=chosen, more=more, statuses=JOB_STATUSES, triggers=TRIGGERS,
-                **context)
+    return page(
+        request,
+        "jobs.html",
+        principal,
+        viewer.csrf,
+        active="jobs",
+        stats=stats,
+        recent=recent,
+        repositories=repositories,
+        chosen=chosen,
+        more=more,
+        statuses=JOB_STATUSES,
+        triggers=TRIGGERS,
+        **context,
+    )
 
 
 @router.get("/repositories")
@@ -195,14 +247,26 @@ def repositories(
     try:
         installations = github_api.list_(principal=principal, runtime=runtime)["installations"]
         if installation:
-            candidates = github_api.repositories(installation_id=installation, principal=principal,
-                                                 runtime=runtime)["repositories"]
+            candidates = github_api.repositories(installation_id=installation, principal=principal, runtime=runtime)[
+                "repositories"
+            ]
     except ApiError as error:
         github_error = error.message
     allow_local = bool(request.app.state.config.allow_local)
-    return page(request, "repositories.html", principal, viewer.csrf, active="repositories", rows=rows,
-                recent=recent, installations=installations, installation=installation, candidates=candidates,
-                github_error=github_error, allow_local=allow_local)
+    return page(
+        request,
+        "repositories.html",
+        principal,
+        viewer.csrf,
+        active="repositories",
+        rows=rows,
+        recent=recent,
+        installations=installations,
+        installation=installation,
+        candidates=candidates,
+        github_error=github_error,
+        allow_local=allow_local,
+    )
 
 
 @router.get("/overview")
@@ -216,8 +280,7 @@ def overview(
     range_ = range_ if range_ in ("24h", "7d", "30d") else "24h"
     nonce = request.scope.get("state", {}).get("csp_nonce")
     context = overview_context(runtime, viewer.principal, range_, nonce)
-    return page(request, "overview.html", viewer.principal, viewer.csrf, active="overview", range=range_,
-                **context)
+    return page(request, "overview.html", viewer.principal, viewer.csrf, active="overview", range=range_, **context)
 
 
 @router.get("/search")
@@ -234,9 +297,9 @@ def search(
     if q.strip():
         try:
             body = search_api.SearchBody(query=q.strip(), top_k=top_k)
-            result = search_api.search_documents(body=body, response=Response(), principal=viewer.principal,
-                                                 runtime=runtime)
+            result = search_api.search_documents(
+                body=body, response=Response(), principal=viewer.principal, runtime=runtime
+            )
         except ApiError as failure:
             error = failure.message
-    return page(request, "search.html", viewer.principal, viewer.csrf, active="search", q=q, result=result,
-                error=error)
+    return page(request, "search.html", viewer.principal, viewer.csrf, active="search", q=q, result=result, error=error)

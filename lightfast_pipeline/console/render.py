@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,13 @@ from lightfast_pipeline.keys.service import Principal
 from lightfast_pipeline.settings import load_notify_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
-NAV = (("activity", "Activity"), ("jobs", "Jobs"), ("repositories", "Repositories"), ("overview", "Overview"),
-       ("search", "Search"))
+NAV = (
+    ("activity", "Activity"),
+    ("jobs", "Jobs"),
+    ("repositories", "Repositories"),
+    ("overview", "Overview"),
+    ("search", "Search"),
+)
 
 
 def parse_time(value: str | datetime | None) -> datetime | None:
@@ -72,14 +78,15 @@ def _pretty(value: Any) -> str:
 ENV = _environment()
 
 
-def dagster_url(run_id: str | None) -> str | None:
-    """The run's page in the Dagster UI (``LIGHTFAST_DAGSTER_UI_URL``)."""
-    return f"{load_notify_settings().dagster_ui_url}/runs/{run_id}" if run_id else None
+def run_links() -> Callable[[str | None], str | None]:
+    """A function giving a run's page in the Dagster UI (``LIGHTFAST_DAGSTER_UI_URL``, read once per render)."""
+    base = load_notify_settings().dagster_ui_url
+    return lambda run_id: f"{base}/runs/{run_id}" if run_id else None
 
 
 def render_fragment(template: str, **context: Any) -> str:
     """A template rendered alone (a row for the event stream, a detail panel)."""
-    return ENV.get_template(template).render(dagster_url=dagster_url, **context)
+    return ENV.get_template(template).render(dagster_url=run_links(), **context)
 
 
 def page(
@@ -97,7 +104,7 @@ def page(
         principal=principal,
         csrf=csrf,
         can_mutate=bool(principal and principal.can_mutate),
-        dagster_url=dagster_url,
+        dagster_url=run_links(),
         nonce=nonce,
         **context,
     )
