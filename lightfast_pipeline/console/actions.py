@@ -99,7 +99,9 @@ def reindex(
         repository_id=repository_id, full=full, principal=viewer.principal, runtime=runtime
     )
     job = jobs_api.get(run_id=started["run_id"], principal=viewer.principal, runtime=runtime)
-    return {**started, "html": render_fragment("_job_row.html", job=job, can_mutate=True)}
+    repository = repositories_api.get(repository_id=repository_id, principal=viewer.principal, runtime=runtime)
+    names = {repository["uid"]: repository["name"]}
+    return {**started, "html": render_fragment("_job_row.html", job=job, can_mutate=True, names=names)}
 
 
 @router.post("/repositories/{repository_id}/detect-config")
