@@ -44,9 +44,20 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def seed(rows: int, runs: int) -> str:
-    """The catalog, activity and run history; returns an admin key of workspace acme."""
+def admin_key() -> str:
+    """A new admin key of workspace acme."""
     from lightfast_pipeline.keys.service import create_key
+    from lightfast_pipeline.runtime import Runtime
+
+    runtime = Runtime()
+    with runtime.session() as session:
+        _, key = create_key(session, workspace="acme", role="admin", name="bench", actor="bench")
+    runtime.instance.dispose()
+    return key
+
+
+def seed(rows: int, runs: int) -> None:
+    """The catalog, activity rows and run history."""
     from lightfast_pipeline.runtime import Runtime
 
     runtime = Runtime()
@@ -55,11 +66,9 @@ def seed(rows: int, runs: int) -> str:
         catalog = seed_catalog(session)
         end = datetime.now(UTC) - timedelta(minutes=1)
         generate_activity(session, catalog, rows, end - timedelta(days=30), end)
-        _, key = create_key(session, workspace="acme", role="admin", name="bench", actor="bench")
     insert_runs(runtime.instance, runs)
     print(f"seeded {rows:,} activity rows and {runs:,} runs in {time.perf_counter() - began:.0f} s")
     runtime.instance.dispose()
-    return key
 
 
 def sign_in(url: str, key: str) -> httpx.Client:
@@ -131,12 +140,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--home", type=Path, help="Reuse the state seeded by an earlier run in this directory.")
     arguments = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="lightfast-console-bench-"))
+    home = arguments.home or Path(tempfile.mkdtemp(prefix="lightfast-console-bench-"))
     with environment(api_environment(home / "lightfast")):
-        os.environ.pop("DAGSTER_HOME_CONFIG", None)
-        key = seed(arguments.rows, arguments.runs)
-        server = start_server(dict(os.environ), home / "serve.log", "--rate-limit", "100000", "--burst", "10000")
+        if arguments.home is None:
+            seed(arguments.rows, arguments.runs)
+        key = admin_key()
+        print(f"state in {home}")
+        limits = ("--rate-limit", "100000", "--burst", "10000")
+        server = start_server(dict(os.environ), home / "serve.log", *limits, wait=900)
         try:
             client = sign_in(server.url, key)
             cursor_page = "/activity"

@@ -39,6 +39,7 @@ from tests.support.ingest import ingest
 
 TIMEOUT_MS = 60_000  # the machine is shared: generous
 expect.set_options(timeout=TIMEOUT_MS)
+SLOW_MS = 300_000  # a search's first model load, a reindex's `lightfast ingest` process start
 
 
 @dataclass
@@ -284,11 +285,12 @@ def test_overview_charts_draw_the_state_numbers(browser: Browser, state: State) 
 # -- search ------------------------------------------------------------------------------------------------------
 def test_search_returns_the_expected_document(browser: Browser, state: State) -> None:
     context, page = signed_in(browser, state)
+    page.set_default_navigation_timeout(SLOW_MS)
     page.goto("/search")
     page.fill("input[name=q]", "zebra handbook setup")
     page.keyboard.press("Enter")
     first = page.locator(".hit").first
-    expect(first.locator(".path code")).to_have_text(state.tenant.document_path)
+    expect(first.locator(".path code")).to_have_text(state.tenant.document_path, timeout=SLOW_MS)
     expect(first).to_contain_text("Alpha guide")
     expect(page.locator("#latency")).to_contain_text(" ms")
     shot(page, state, "08-search")
@@ -354,6 +356,7 @@ def test_cancel_a_queued_job_with_confirmation(browser: Browser, state: State) -
 
 def test_reindex_shows_the_new_job_live_until_it_completes(browser: Browser, state: State) -> None:
     context, page = signed_in(browser, state)
+    page.set_default_timeout(SLOW_MS)
     timeline = context.new_page()
     timeline.goto("/activity")
     expect(timeline.locator("#live")).to_have_text("live")
@@ -361,7 +364,7 @@ def test_reindex_shows_the_new_job_live_until_it_completes(browser: Browser, sta
     shot(page, state, "12-repositories")
     page.locator(f'tr[data-repository="{state.tenant.repository_id}"] [data-reindex]').click()
     new_row = page.locator("#recent-jobs tbody tr.fresh")
-    expect(new_row).to_have_count(1)
+    expect(new_row).to_have_count(1, timeout=SLOW_MS)  # the request returns once `lightfast ingest` made its run
     run_id = new_row.get_attribute("data-run-id")
     live_entry = timeline.locator(f'[data-key="run:{run_id}"]')
     expect(live_entry).to_have_count(1)  # appeared on the timeline without a reload
@@ -371,3 +374,49 @@ def test_reindex_shows_the_new_job_live_until_it_completes(browser: Browser, sta
     shot(page, state, "13-repositories-reindexed")
     shot(timeline, state, "14-activity-live")
     context.close()
+
+
+# -- sessions and hostile input over plain HTTP -------------------------------------------------------------------
+def http_session(state: State, name: str) -> httpx.Client:
+    client = httpx.Client(base_url=state.server.url, timeout=120)
+    response = client.post("/signin", data={"key": state.tenant.keys[name], "next": "//evil.example/"})
+    assert response.status_code == 303 and response.headers["location"] == "/activity"  # no open redirect
+    return client
+
+
+def test_revoking_the_key_ends_its_sessions(state: State) -> None:
+    from lightfast_pipeline.keys.service import revoke_key
+
+    client = http_session(state, "revocable")
+    assert client.get("/activity").status_code == 200
+    with state.runtime.session() as session:
+        revoke_key(session, state.tenant.key_ids["revocable"], actor="tester")
+    gone = client.get("/activity")
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/signin")
+    assert client.get("/console/activity/export").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/activity?cursor=garbage",
+        "/activity?status=bogus&type=Not+A+Type&source=svn",
+        "/activity?q=" + "%00%ff" * 50,
+        "/jobs?status=nope&trigger=%00&cursor=x",
+        "/jobs?cursor=" + "a" * 100,
+        "/repositories?installation=abc",
+        "/overview?range=forever",
+        "/search?q=%20&top_k=0",
+        "/search?q=" + "x" * 3000,
+        "/console/jobs/%2e%2e",
+        "/console/jobs/no-such-run",
+        "/console/activity/export?format=xml",
+        "/signin?next=" + "%ff" * 10,
+    ],
+)
+def test_bad_input_never_answers_5xx(state: State, path: str) -> None:
+    client = http_session(state, "read")
+    response = client.get(path)
+    assert response.status_code < 500, (path, response.status_code, response.text[:300])
+    forged = client.post("/console/repositories", json={"path": "/"})
+    assert forged.status_code == 403
