@@ -21,6 +21,7 @@ import re
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -140,41 +141,62 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--home", type=Path, help="Reuse the state seeded by an earlier run in this directory.")
+    parser.add_argument("--home", type=Path, help="Reuse the SQLite state seeded by an earlier run in this directory.")
+    parser.add_argument("--postgres", action="store_true", help="Catalog and run storage on PostgreSQL (deploy/).")
     arguments = parser.parse_args()
     home = arguments.home or Path(tempfile.mkdtemp(prefix="lightfast-console-bench-"))
-    with environment(api_environment(home / "lightfast")):
-        if arguments.home is None:
-            seed(arguments.rows, arguments.runs)
-        key = admin_key()
-        print(f"state in {home}")
-        limits = ("--rate-limit", "100000", "--burst", "10000")
-        server = start_server(dict(os.environ), home / "serve.log", *limits, wait=900)
-        try:
-            client = sign_in(server.url, key)
-            cursor_page = "/activity"
-            for _ in range(20):
-                cursor = re.search(r'cursor=([A-Za-z0-9_-]+)"', client.get(cursor_page).text)
-                cursor_page = f"/activity?cursor={cursor.group(1)}" if cursor else cursor_page
-            cases = {**PAGE_CASES, "20 pages deep": cursor_page}
-            print(f"GET /activity, {arguments.requests} requests each (ms):")
-            for label, path in cases.items():
-                server_ms, wall_ms = page_times(client, path, arguments.requests)
-                verdict = "ok" if percentile(server_ms, 95) <= 300 else "OVER GOAL"
-                print(
-                    f"  {label:<18} server p50 {statistics.median(server_ms):6.1f}"
-                    f"  p95 {percentile(server_ms, 95):6.1f}"
-                    f"  max {max(server_ms):6.1f} | client p50 {statistics.median(wall_ms):6.1f}"
-                    f"  p95 {percentile(wall_ms, 95):6.1f}   {verdict}"
-                )
-            seconds = live_latency(server.url, key)
-            verdict = "ok" if max(seconds) <= 2 else "OVER GOAL"
+    with ExitStack() as stack:
+        env = api_environment(home / "lightfast")
+        if arguments.postgres:
+            env = postgres_environment(stack, home)
+        stack.enter_context(environment(env))
+        run(arguments, home)
+
+
+def postgres_environment(stack: ExitStack, home: Path) -> dict[str, str]:
+    """A throwaway PostgreSQL server for the catalog and Dagster's storage (``deploy/dagster.yaml``)."""
+    from tests.support import postgres
+
+    server = postgres.start_server()
+    stack.callback(server.stop)
+    url = postgres.create_database(server.url, "console_bench").render_as_string(hide_password=False)
+    env = {**api_environment(home / "lightfast", url), **postgres.deploy_environment(url)}
+    postgres.write_deploy_instance(Path(env["DAGSTER_HOME"]))
+    return env
+
+
+def run(arguments: argparse.Namespace, home: Path) -> None:
+    """Seed (unless reusing a home), serve, measure, print."""
+    if arguments.home is None:
+        seed(arguments.rows, arguments.runs)
+    key = admin_key()
+    print(f"state in {home}")
+    limits = ("--rate-limit", "100000", "--burst", "10000")
+    server = start_server(dict(os.environ), home / "serve.log", *limits, wait=900)
+    try:
+        seconds = live_latency(server.url, key)
+        verdict = "ok" if max(seconds) <= 2 else "OVER GOAL"
+        print(
+            f"new activity row on screen (s): p50 {statistics.median(seconds):.2f}  max {max(seconds):.2f}  {verdict}"
+        )
+        client = sign_in(server.url, key)
+        cursor_page = "/activity"
+        for _ in range(20):
+            cursor = re.search(r'cursor=([A-Za-z0-9_-]+)"', client.get(cursor_page).text)
+            cursor_page = f"/activity?cursor={cursor.group(1)}" if cursor else cursor_page
+        cases = {**PAGE_CASES, "20 pages deep": cursor_page}
+        print(f"GET /activity, {arguments.requests} requests each (ms):")
+        for label, path in cases.items():
+            server_ms, wall_ms = page_times(client, path, arguments.requests)
+            verdict = "ok" if percentile(server_ms, 95) <= 300 else "OVER GOAL"
             print(
-                f"new activity row on screen (s): p50 {statistics.median(seconds):.2f}  max {max(seconds):.2f}  "
-                f"{verdict}"
+                f"  {label:<18} server p50 {statistics.median(server_ms):6.1f}"
+                f"  p95 {percentile(server_ms, 95):6.1f}"
+                f"  max {max(server_ms):6.1f} | client p50 {statistics.median(wall_ms):6.1f}"
+                f"  p95 {percentile(wall_ms, 95):6.1f}   {verdict}"
             )
-        finally:
-            server.stop()
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
