@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -81,8 +82,9 @@ def _failed_repository(runtime: Runtime, root: Path) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[State]:
     root = tmp_path_factory.mktemp("console")
-    shots = root / "screenshots"
-    shots.mkdir()
+    # under the test's tmp dir; LIGHTFAST_SCREENSHOTS keeps them elsewhere (pytest prunes old tmp dirs)
+    shots = Path(os.environ.get("LIGHTFAST_SCREENSHOTS") or root / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
     print(f"\nconsole screenshots: {shots}")
     env = api_environment(root / "lightfast")
     with environment(env):
