@@ -110,7 +110,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[State]:
         settings = runtime.settings
         assert refresh_warehouse(settings.warehouse_path, runtime.instance, settings.database_url).refreshed
         server = start_server(
-            dict(__import__("os").environ),
+            dict(os.environ),
             root / "serve.log",
             "--allow-local-paths",
             "--rate-limit",
