@@ -18,6 +18,7 @@ from lightfast_pipeline.api.errors import install_error_handlers
 from lightfast_pipeline.api.limits import BodyLimit, RateLimiter
 from lightfast_pipeline.api.mcp import build_mcp
 from lightfast_pipeline.api.routers import activity, deliveries, github, jobs, repositories, search, workspace
+from lightfast_pipeline.console import mount_console
 from lightfast_pipeline.runtime import Runtime
 
 VERSION = "1"
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime | None = None, config: ApiConfig | None = None) 
     for module in (workspace, repositories, github, jobs, activity, deliveries, search):
         app.include_router(module.router)
     app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"]))
+    mount_console(app)  # the console's pages at /, behind its own session cookie (issue 12)
     limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
     app.add_middleware(KeyAuth, runtime=runtime, limiter=limiter)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)

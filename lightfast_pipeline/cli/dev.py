@@ -41,6 +41,7 @@ def dev(
     if api_port:  # the service API (and the console that stands on it) next to the UI, stopping with it
         api = [sys.executable, "-m", "lightfast_pipeline.cli", "serve", "--host", host, "--port", str(api_port)]
         subprocess.Popen([*api, "--exit-with-pid", str(os.getpid())], start_new_session=True)
+        typer.echo(f"console: http://{host}:{api_port}/ (sign in with a key from `lightfast keys create`)")
     workspace = runtime.settings.dagster_home / "workspace.yaml"  # named locations, as in production
     workspace.write_text(workspace_yaml())
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])

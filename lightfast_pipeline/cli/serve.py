@@ -16,7 +16,7 @@ def serve(
     burst: int = typer.Option(120, "--burst", min=1, help="Requests a key may send at once."),
     exit_with_pid: int = typer.Option(None, "--exit-with-pid", help="Stop when this process exits."),
 ) -> None:
-    """Serve /v1 (API keys), /mcp, /docs, /openapi.json and /healthz."""
+    """Serve /v1 (API keys), /mcp, /docs, /openapi.json, /healthz and the console at / (sign-in with a key)."""
     import os
     import signal
     import threading

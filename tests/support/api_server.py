@@ -64,8 +64,8 @@ class ApiServer:
             self.process.wait()
 
 
-def start_server(env: dict[str, str], log: Path, *args: str) -> ApiServer:
-    """Start `python -m lightfast_pipeline.cli serve` and wait until ``/healthz`` answers."""
+def start_server(env: dict[str, str], log: Path, *args: str, wait: float = 180) -> ApiServer:
+    """Start `python -m lightfast_pipeline.cli serve` and wait (up to ``wait`` s) until ``/healthz`` answers."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -76,7 +76,7 @@ def start_server(env: dict[str, str], log: Path, *args: str) -> ApiServer:
             cwd=PROJECT_ROOT,
         )
     server = ApiServer(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"lightfast serve exited:\n{log.read_text()[-3000:]}")
