@@ -27,6 +27,7 @@ def bare_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root.mkdir()
     shutil.copytree(PROJECT_ROOT / "tests", root / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     (root / "lightfast_pipeline").symlink_to(PROJECT_ROOT / "lightfast_pipeline")
+    (root / "dbt_metrics").symlink_to(PROJECT_ROOT / "dbt_metrics")  # a clone has the dbt project (and its manifest)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
     assert not (root.parent / "shared").exists()
     return root
