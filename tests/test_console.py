@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import Repository, SourceType
-from lightfast_pipeline.metrics.refresh import refresh_warehouse
+from lightfast_pipeline.metrics.current import bring_current
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.workspaces.repositories import connect_repository, detect_repository_config
@@ -108,7 +108,8 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[State]:
                 delivery_id=tenant.delivery_id,
             )
         settings = runtime.settings
-        assert refresh_warehouse(settings.warehouse_path, runtime.instance, settings.database_url).refreshed
+        refreshed = bring_current(settings.warehouse_path, runtime.instance, settings.database_url, user="tester")
+        assert refreshed.job == "rebuild_metrics"  # a new warehouse: the metrics job builds the models
         server = start_server(
             dict(os.environ),
             root / "serve.log",
