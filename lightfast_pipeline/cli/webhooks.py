@@ -7,7 +7,7 @@ import gc
 import typer
 from rich.table import Table
 
-from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json
+from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
 
 app = typer.Typer(help="Receive GitHub webhooks and inspect deliveries.", no_args_is_help=True)
 
@@ -41,13 +41,11 @@ def deliveries(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored webhook deliveries, newest first, with what each one caused."""
-    from lightfast_pipeline.catalog.models import DeliveryStatus
+    from lightfast_pipeline.github.delivery_log import DeliveryError
     from lightfast_pipeline.webhooks.store import list_deliveries
 
-    known = [s.value for s in DeliveryStatus]
-    if status and status not in known:
-        fail(f"unknown status {status!r}; use one of: {', '.join(known)}")
-    rows = list_deliveries(get_runtime(), status=status, limit=limit)
+    with user_errors(DeliveryError):
+        rows = list_deliveries(get_runtime(), status=status, limit=limit)
     if json_output:
         print_json({"deliveries": rows})
         return

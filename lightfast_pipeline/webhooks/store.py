@@ -92,24 +92,10 @@ def store_delivery(runtime: Runtime, delivery: IncomingDelivery) -> bool:
     return True
 
 
-def delivery_fields(row: WebhookDelivery) -> dict[str, Any]:
-    """The public fields of a stored delivery (the JSON of `lightfast webhooks deliveries`)."""
-    return {
-        "id": row.delivery_id,
-        "event": row.event,
-        "action": row.action,
-        "repository": row.repository_full_name,
-        "status": row.status,
-        "reason": row.reason,
-        "run_id": row.run_id,
-        "received_at": row.received_at,
-    }
-
-
 def list_deliveries(runtime: Runtime, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest ``limit`` stored deliveries (only those with ``status`` if given), newest first."""
-    query = select(WebhookDelivery).order_by(WebhookDelivery.seq.desc()).limit(limit)
-    if status:
-        query = query.where(WebhookDelivery.status == status)
+    """The newest ``limit`` stored deliveries (only those with ``status`` if given), newest first: the API's query
+    (``github/delivery_log.py``); DeliveryError for an unknown status."""
+    from lightfast_pipeline.github.delivery_log import list_deliveries as query
+
     with runtime.session() as session:
-        return [delivery_fields(row) for row in session.scalars(query)]
+        return query(session, status=status, limit=limit)

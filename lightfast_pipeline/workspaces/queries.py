@@ -30,32 +30,6 @@ def workspace_dict(workspace: Workspace) -> dict[str, Any]:
     }
 
 
-def repository_dict(repository: Repository) -> dict[str, Any]:
-    """The public fields of a repository (`lightfast repo show --json`)."""
-    return {
-        "id": repository.id,
-        "uid": repository.uid,
-        "name": repository.full_name,
-        "workspace": repository.workspace.slug,
-        "source_type": repository.source_type,
-        "source_id": repository.source_id,
-        "location": repository.location,
-        "default_branch": repository.default_branch,
-        "config_status": repository.config_status,
-        "config_path": repository.config_path,
-        "config_error": repository.config_error,
-        "config_detected_at": repository.config_detected_at,
-        "document_count": repository.document_count,
-        "chunk_count": repository.chunk_count,
-        "last_ingested_commit": repository.last_ingested_commit,
-        "last_ingested_at": repository.last_ingested_at,
-        "last_synced_at": repository.last_synced_at,
-        "active": repository.active,
-        "archived": repository.archived,
-        "suspended": repository.suspended,
-    }
-
-
 def list_repositories(session: Session, workspace_id: int, *, active: bool | None = True) -> list[Repository]:
     """A workspace's repositories by id (connected ones, disconnected ones, or both when ``active`` is None)."""
     query = select(Repository).where(Repository.workspace_id == workspace_id).order_by(Repository.id)

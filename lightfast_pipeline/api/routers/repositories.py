@@ -21,7 +21,6 @@ from lightfast_pipeline.sources.factory import source_for
 from lightfast_pipeline.workspaces.queries import (
     NotInWorkspace,
     list_repositories,
-    repository_dict,
     repository_in_workspace,
 )
 from lightfast_pipeline.workspaces.repositories import (
@@ -29,6 +28,7 @@ from lightfast_pipeline.workspaces.repositories import (
     connect_repository,
     detect_repository_config,
     disconnect_repository,
+    repository_fields,
 )
 
 router = APIRouter(prefix="/v1/repositories", tags=["repositories"])
@@ -48,7 +48,7 @@ class ConnectBody(BaseModel):
 def _repository(runtime: Runtime, principal: Principal, repository_id: int) -> dict[str, Any]:
     with runtime.session() as session:
         try:
-            return repository_dict(repository_in_workspace(session, principal.workspace_id, repository_id))
+            return repository_fields(repository_in_workspace(session, principal.workspace_id, repository_id))
         except NotInWorkspace:
             raise not_found("repository") from None
 
@@ -75,7 +75,7 @@ def list_(
     """The workspace's repositories."""
     with runtime.session() as session:
         rows = list_repositories(session, principal.workspace_id, active=active)
-        return {"repositories": [repository_dict(row) for row in rows]}
+        return {"repositories": [repository_fields(row) for row in rows]}
 
 
 @router.get("/{repository_id}")
