@@ -506,7 +506,16 @@ def test_mcp_client_lists_tools_searches_fetches(state: State) -> None:
     result = asyncio.run(session_calls(state.alpha.keys["read"]))
     assert result["tools"] == {"search", "fetch", "list_repositories"}
     assert result["hits"][0]["path"] == "docs/guide.md"
-    assert set(result["hits"][0]) == {"path", "title", "heading", "snippet", "score", "repository"}
+    assert set(result["hits"][0]) == {
+        "path",
+        "title",
+        "heading",
+        "snippet",
+        "score",
+        "repository",
+        "vector_rank",
+        "keyword_rank",
+    }
     assert all(hit["repository"] != state.beta.repository_name for hit in result["foreign"])
     assert "zebra handbook" in result["document"]["text"] and "kumquat" not in result["document"]["text"]
     assert state.alpha.repository_name in [repo["name"] for repo in result["repositories"]]
