@@ -147,7 +147,7 @@ def verify(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check that the store holds exactly the ledger's vectors, and the ledger the source's chunks."""
-    from lightfast_pipeline.ingestion.verify import verify_under_lease
+    from lightfast_pipeline.ingestion.repair import verify_under_lease
     from lightfast_pipeline.workspaces.repositories import describe_repository
 
     runtime = get_runtime()

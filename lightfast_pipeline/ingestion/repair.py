@@ -15,7 +15,7 @@ from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.keywords import rewrite_keyword_rows
 from lightfast_pipeline.catalog.models import Chunk, Document, IngestJournal, Repository, Store
 from lightfast_pipeline.index.truth import IndexTruth
-from lightfast_pipeline.ingestion.verify import store_ids
+from lightfast_pipeline.ingestion.verify import index_truth, store_ids
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.stores.store import delete_vectors
 from lightfast_pipeline.vectorstores.base import VectorRecord
@@ -127,3 +127,38 @@ def repair_index(runtime: Runtime, repository_id: int, truth: IndexTruth, *, act
             before=truth.counts(),
         )
     return Repaired(embedded=embedded, deleted=deleted)
+
+
+def verify_under_lease(
+    runtime: Runtime, repository_id: int, *, repair: bool, actor: str
+) -> tuple[IndexTruth, Repaired | None]:
+    """Check (and with ``repair``, converge) the repository while holding its lease, so no run writes meanwhile.
+
+    Raises RepositoryError when a run holds the repository now.
+    """
+    from lightfast_pipeline.ingestion.lease import (
+        LeaseTimeout,
+        acquire_lease,
+        maintenance_holder,
+        release_lease,
+        run_alive_on,
+    )
+    from lightfast_pipeline.sources.factory import source_for
+    from lightfast_pipeline.workspaces.repositories import RepositoryError
+
+    holder = maintenance_holder("verify")
+    try:
+        acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=0)
+    except LeaseTimeout as error:
+        raise RepositoryError(f"cannot verify now: {error}") from error
+    try:
+        repair_from_journal(runtime, repository_id)
+        with runtime.session() as session:
+            source = source_for(session.get(Repository, repository_id), runtime.settings)
+        truth = index_truth(runtime, repository_id, source, deep=True)
+        if not repair or truth.ok:
+            return truth, None
+        repaired = repair_index(runtime, repository_id, truth, actor=actor)
+        return index_truth(runtime, repository_id, source, deep=True), repaired
+    finally:
+        release_lease(runtime, repository_id, holder)

@@ -10,7 +10,6 @@ read and chunked to name its ids. ``deep`` reads and chunks every document (``li
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -25,9 +24,6 @@ from lightfast_pipeline.ingestion.chunk import draft_chunks
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.stores.store import StoreError, chunking_fingerprint
-
-if TYPE_CHECKING:
-    from lightfast_pipeline.ingestion.repair import Repaired
 
 UNINDEXED = "?"
 """Prefix of the stand-in document uid of a file the source has and the catalog lacks (``?{path}``)."""
@@ -145,39 +141,3 @@ def index_truth(runtime: Runtime, repository_id: int, source: Source, *, deep: b
     with runtime.session() as session:
         keywords = keyword_ids(session, catalog.repository_uid)
     return compare_index(catalog.commit, in_store, ledger, expected, uids, keywords)
-
-
-def verify_under_lease(
-    runtime: Runtime, repository_id: int, *, repair: bool, actor: str
-) -> tuple[IndexTruth, Repaired | None]:
-    """Check (and with ``repair``, converge) the repository while holding its lease, so no run writes meanwhile.
-
-    Raises RepositoryError when a run holds the repository now.
-    """
-    from lightfast_pipeline.ingestion.lease import (
-        LeaseTimeout,
-        acquire_lease,
-        maintenance_holder,
-        release_lease,
-        run_alive_on,
-    )
-    from lightfast_pipeline.ingestion.repair import repair_from_journal, repair_index  # repair imports this module
-    from lightfast_pipeline.sources.factory import source_for
-    from lightfast_pipeline.workspaces.repositories import RepositoryError
-
-    holder = maintenance_holder("verify")
-    try:
-        acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=0)
-    except LeaseTimeout as error:
-        raise RepositoryError(f"cannot verify now: {error}") from error
-    try:
-        repair_from_journal(runtime, repository_id)
-        with runtime.session() as session:
-            source = source_for(session.get(Repository, repository_id), runtime.settings)
-        truth = index_truth(runtime, repository_id, source, deep=True)
-        if not repair or truth.ok:
-            return truth, None
-        repaired = repair_index(runtime, repository_id, truth, actor=actor)
-        return index_truth(runtime, repository_id, source, deep=True), repaired
-    finally:
-        release_lease(runtime, repository_id, holder)
