@@ -76,25 +76,18 @@ def test_a_repository_with_hostile_front_matter_indexes_every_file(lightfast_env
     repo.write("bomb.md", ALIAS_BOMB)
     repo.write("plain.md", "# Plain\n\nNothing odd here.\n")
     repo.commit("hostile front matter")
-    repository = connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    )
+    repository_id = _connected(runtime, repo)
 
-    first = ingest(runtime, repository.id)
-    second = ingest(runtime, repository.id)
+    first = ingest(runtime, repository_id)
+    second = ingest(runtime, repository_id)
 
     assert first.status == "completed", first.error
-    assert set(document_paths(runtime, repository.id)) == {"loop.md", "bomb.md", "plain.md"}
+    assert set(document_paths(runtime, repository_id)) == {"loop.md", "bomb.md", "plain.md"}
     with runtime.session() as session:
         stored = session.scalars(select(Document.frontmatter)).all()
     assert all(len(json.dumps(value)) < 1000 for value in stored)
     assert second.status == "completed" and second.documents["unchanged"] == 3
-    assert_store_equals_ledger(runtime, repository.id)
+    assert_store_equals_ledger(runtime, repository_id)
 
 
 # --- lightfast.yml -------------------------------------------------------------------------------------------
