@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from lightfast_pipeline.catalog.models import Chunk, SourceType
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.search.evaluate import GradedQuery, QueryFileError, evaluate, read_queries, summarize
+from lightfast_pipeline.search.fuse import fuse
 from lightfast_pipeline.search.keyword import fts5_expression, parse_query, tsquery_expression
 from lightfast_pipeline.search.query import SearchError, search
 from lightfast_pipeline.settings import Settings, load_settings
@@ -213,6 +214,15 @@ def test_cli_search_modes_and_eval(run, runtime: Runtime, indexed: int, tmp_path
     assert set(summary["latency_ms"]) == {"p50", "p95"}
     missing = run("eval", str(tmp_path / "absent.tsv"))
     assert missing.exit_code == 1 and "cannot read" in missing.stderr
+
+
+def test_weighted_fusion_scales_each_list_and_keeps_candidates_without_positive_scores() -> None:
+    vector = [("a", 0.8), ("b", 0.4)]
+    keyword = [("b", 10.0), ("c", 5.0)]
+    assert fuse([vector, keyword], "weighted") == {"a": 1.0, "b": 1.5, "c": 0.5}
+    # Cosine similarities can all be negative (a query far from every page): those candidates stay, at 0.
+    assert fuse([[("v", -0.2), ("w", -0.5)], keyword], "weighted") == {"v": 0.0, "w": 0.0, "b": 1.0, "c": 0.5}
+    assert fuse([vector, keyword], "rrf")["b"] == pytest.approx(1 / 62 + 1 / 61)
 
 
 def test_eval_metrics_on_a_hand_checked_set() -> None:

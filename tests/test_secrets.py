@@ -24,6 +24,7 @@ from tests.support.fake_cohere import FakeCohere
 from tests.support.fake_pinecone import FakePinecone
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
 from tests.support.gitrepo import DEFAULT_CONFIG
+from tests.support.resources import catalog_resources
 
 COHERE_KEY = "co-SECRET-cohere-4f1d9a"
 PINECONE_KEY = "pc-SECRET-pinecone-77c2e0"
@@ -86,8 +87,9 @@ def test_no_secret_reaches_a_file_an_event_or_a_log(
     github_app.server.add_repository(FULL_NAME, git.path, repo_id=REPO_ID, installation_id=1)
     runtime = Runtime(load_settings())
     instance: DagsterInstance = runtime.instance
+    resources = catalog_resources(runtime.settings)
     connect_github_repository(runtime, FULL_NAME, None, None, "alice")
-    (initial,) = repository_lifecycle_sensor(build_sensor_context(instance=instance)).run_requests
+    (initial,) = repository_lifecycle_sensor(build_sensor_context(instance=instance, resources=resources)).run_requests
     assert run_in_process(instance, {**initial.tags, "dagster/partition": initial.partition_key}).status == "completed"
 
     before = git.head()
@@ -97,7 +99,7 @@ def test_no_secret_reaches_a_file_an_event_or_a_log(
     body = encode(payload)
     with TestClient(create_app(runtime)) as client:
         assert client.post(WEBHOOK_PATH, content=body, headers=delivery_headers("push", body)).status_code == 202
-    (push,) = github_deliveries_sensor(build_sensor_context(instance=instance)).run_requests
+    (push,) = github_deliveries_sensor(build_sensor_context(instance=instance, resources=resources)).run_requests
     pinecone.fail_next(100, 503)  # this run fails: its error goes to the run's events and the activity log
     failed = run_in_process(instance, {**push.tags, "dagster/partition": push.partition_key})
     assert failed.status == "failed"

@@ -25,14 +25,17 @@ def rrf(lists: Sequence[Ranked], k: int = RRF_K) -> dict[Hashable, float]:
 
 
 def weighted(lists: Sequence[Ranked], weights: Sequence[float]) -> dict[Hashable, float]:
-    """Weighted sum of scores, each list divided by its best score (so each contributes at most its weight)."""
+    """Weighted sum of scores, each list divided by its best score (so each contributes at most its weight).
+
+    A candidate whose score is not positive still takes part (contributing 0): a retriever's candidates are
+    never dropped, so hybrid returns at least what either retriever alone would.
+    """
     fused: dict[Hashable, float] = {}
     for ranked, weight in zip(lists, weights, strict=True):
         best = max((score for _key, score in ranked), default=0.0)
-        if best <= 0:
-            continue
         for key, score in ranked:
-            fused[key] = fused.get(key, 0.0) + weight * max(score, 0.0) / best
+            share = weight * max(score, 0.0) / best if best > 0 else 0.0
+            fused[key] = fused.get(key, 0.0) + share
     return fused
 
 
