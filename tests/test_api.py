@@ -372,6 +372,21 @@ def test_activity_equals_the_cli_and_the_export_equals_the_paged_list(state: Sta
     assert alpha.get("/v1/activity", params={"cursor": "garbage"}).status_code == 422
 
 
+def test_activity_since_and_until_take_the_cli_forms(state: State) -> None:
+    alpha = state.client(state.alpha)
+    ids = [e["id"] for e in alpha.get("/v1/activity", params={"limit": 1000}).json()["activity"]]
+    expected = cli_json("activity", "--workspace", "alpha", "--since", "7d", "--limit", "1000", "--json")
+    recent = alpha.get("/v1/activity", params={"since": "7d", "limit": 1000})
+    assert recent.status_code == 200, recent.text
+    assert [e["id"] for e in recent.json()["activity"]] == [e["id"] for e in expected["activity"]] == ids
+    assert alpha.get("/v1/activity", params={"until": "7d"}).json()["activity"] == []
+    assert alpha.get("/v1/activity", params={"since": "2000-01-01T00:00Z"}).json()["activity"]
+    for params in ({"since": "yesterday"}, {"until": "7y"}, {"since": "99999999d"}):
+        refused = alpha.get("/v1/activity", params=params)
+        assert refused.status_code == 422, (params, refused.text)
+        assert error_of(refused)["message"].startswith(next(iter(params)) + ": invalid time")
+
+
 def test_event_stream_delivers_a_row_written_after_it_opened(state: State) -> None:
     received: list[dict[str, Any]] = []
     opened = threading.Event()

@@ -4,41 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from lightfast_pipeline.activity.times import parse_time
 from lightfast_pipeline.cli.common import fail, get_runtime, print_json
 
 if TYPE_CHECKING:  # the timeline reads Dagster's run history: imported when the command runs
     from lightfast_pipeline.activity.timeline import Entry, TimelineFilter
-
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_time(value: str, *, now: datetime | None = None) -> datetime:
-    """An ISO-8601 time (naive = UTC) or an age such as ``30m``, ``2h``, ``7d`` (that long before now)."""
-    match = _RELATIVE.match(value.strip())
-    if match:
-        amount, unit = match.groups()
-        try:
-            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
-        except OverflowError:  # further back than year 1
-            from lightfast_pipeline.activity.timeline import TimelineError
-
-            raise TimelineError(f"invalid time {value!r}: that is before year 1") from None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        from lightfast_pipeline.activity.timeline import TimelineError
-
-        message = f"invalid time {value!r}: use ISO-8601 (2024-05-01T12:00Z) or an age (30m, 2h, 7d)"
-        raise TimelineError(message) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _line(entry: Entry) -> str:

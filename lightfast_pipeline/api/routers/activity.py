@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from lightfast_pipeline.activity.export import export_chunks
 from lightfast_pipeline.activity.follow import follow
 from lightfast_pipeline.activity.timeline import TimelineError, TimelineFilter, iter_timeline, timeline_page
+from lightfast_pipeline.activity.times import parse_time
 from lightfast_pipeline.api.auth import current_principal, runtime_of
 from lightfast_pipeline.api.errors import ApiError
 from lightfast_pipeline.keys.service import Principal
@@ -28,12 +28,19 @@ def timeline_filter(
     repository: str | None = Query(None, max_length=300, description="Repository full name or uid."),
     actor: str | None = Query(None, max_length=200, description="User login, key name, or 'system'."),
     status: list[str] = Query([], max_length=5, description="success|failure|in_progress|skipped|cancelled."),
-    since: datetime | None = Query(None, description="From this time (ISO-8601, inclusive)."),
-    until: datetime | None = Query(None, description="Before this time (ISO-8601)."),
+    since: str | None = Query(None, max_length=64, description="From this time (ISO-8601, inclusive) or age (2h, 7d)."),
+    until: str | None = Query(None, max_length=64, description="Before this time (ISO-8601) or age (2h, 7d)."),
     search: str | None = Query(None, max_length=200, description="Text in repository names, actors, messages."),
     principal: Principal = Depends(current_principal),
 ) -> TimelineFilter:
-    """The timeline filter of a request, always limited to the key's workspace."""
+    """The timeline filter of a request, always limited to the key's workspace; ``since``/``until`` take the
+    CLI's forms (ISO-8601 or an age such as ``7d``)."""
+    times = {}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            times[name] = parse_time(value) if value else None
+        except TimelineError as error:
+            raise ApiError(422, f"{name}: {error}") from None
     try:
         return TimelineFilter(
             types=tuple(type_),
@@ -42,8 +49,8 @@ def timeline_filter(
             workspace=principal.workspace_slug,
             actor=actor,
             statuses=tuple(status),
-            since=since,
-            until=until,
+            since=times["since"],
+            until=times["until"],
             search=search or None,
         )
     except TimelineError as error:
