@@ -1,4 +1,5 @@
-"""`lightfast dev`: the real Dagster UI + daemon with both code locations, and the warm embedding service."""
+"""`lightfast dev`: the real Dagster UI + daemon with both code locations, the warm embedding service and the
+service API."""
 
 from __future__ import annotations
 
@@ -52,20 +53,43 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.25)
 
 
-def test_dev_serves_both_code_locations_and_the_embedding_service(lightfast_env: Settings, tmp_path: Path) -> None:
-    port = free_port()
+def api_healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_dev_serves_both_code_locations_the_embedding_service_and_the_api(
+    lightfast_env: Settings, tmp_path: Path
+) -> None:
+    port, api_port = free_port(), free_port()
     log = (tmp_path / "dev.log").open("wb")
-    command = [sys.executable, "-m", "lightfast_pipeline.cli", "dev", "--port", str(port)]
+    command = [sys.executable, "-m", "lightfast_pipeline.cli", "dev", "--port", str(port), "--api-port", str(api_port)]
     dev = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(lightfast_env.embedder_socket.exists, 60, "the embedding service")
+        wait_until(lambda: api_healthy(api_port), 180, "the service API")
         wait_until(lambda: loaded_locations(port) == {"lightfast_pipeline", "lightfast_metrics"}, 240, "the UI")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(dev.pid, signal.SIGTERM)
         dev.wait(timeout=90)  # dagster dev, the API server and the embedding service stop in turn
-    # The service is in its own session: it stops because the process it serves is gone.
+    # The service and the API are in their own sessions: they stop because the process they serve is gone.
     wait_until(lambda: not lightfast_env.embedder_socket.exists(), 15, "the embedding service to stop")
+    wait_until(lambda: not api_healthy(api_port), 30, "the service API to stop")
+    assert f"console: http://127.0.0.1:{api_port}/" in (tmp_path / "dev.log").read_text()
+
+
+def test_dev_starts_the_api_on_8080_unless_told_not_to() -> None:
+    import typer
+
+    from lightfast_pipeline.cli.app import app
+
+    options = {param.name: param for param in typer.main.get_command(app).commands["dev"].params}
+    api = options["api"]
+    assert (api.default, api.opts, api.secondary_opts) == (True, ["--api"], ["--no-api"])
+    assert options["api_port"].default == 8080
 
 
 @pytest.mark.parametrize("path", ["workspace.yaml", "deploy/workspace.yaml"])

@@ -12,17 +12,20 @@ import typer
 
 from lightfast_pipeline.cli.common import fail, get_runtime
 
+API_PORT = 8080  # `lightfast serve`'s own default
+
 
 def dev(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface the UI listens on."),
     port: int = typer.Option(3000, "--port", help="Port of the UI."),
-    api_port: int = typer.Option(0, "--api-port", help="Also start `lightfast serve` on this port (0: no)."),
+    api: bool = typer.Option(True, "--api/--no-api", help="Start the service API and console beside the UI."),
+    api_port: int = typer.Option(API_PORT, "--api-port", min=1, max=65535, help="Port of the API and console."),
 ) -> None:
     """Start the Dagster UI and daemon (sensors, schedules, run queue) on this project's instance.
 
     Unless the embedder is the Cohere API, the warm embedding service (``lightfast embedder serve``) starts
-    beside them, so runs do not each load the model; it stops when the UI does. So does the service API
-    (``lightfast serve``) when ``--api-port`` is given.
+    beside them, so runs do not each load the model; it stops when the UI does. So does the service API and
+    console (``lightfast serve``, on ``--api-port``, 8080 by default) unless ``--no-api`` is given.
     """
     from lightfast_pipeline.runs.locations import workspace_yaml
 
@@ -38,7 +41,7 @@ def dev(
         # exec keeps this pid, so the service watches the UI itself.
         serve = [sys.executable, "-m", "lightfast_pipeline.cli", "embedder", "serve", "--exit-with-pid"]
         subprocess.Popen([*serve, str(os.getpid())], start_new_session=True)
-    if api_port:  # the service API (and the console that stands on it) next to the UI, stopping with it
+    if api:  # the service API (and the console that stands on it) next to the UI, stopping with it
         api = [sys.executable, "-m", "lightfast_pipeline.cli", "serve", "--host", host, "--port", str(api_port)]
         subprocess.Popen([*api, "--exit-with-pid", str(os.getpid())], start_new_session=True)
         typer.echo(f"console: http://{host}:{api_port}/ (sign in with a key from `lightfast keys create`)")
