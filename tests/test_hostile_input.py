@@ -20,16 +20,24 @@ from starlette.testclient import TestClient
 from lightfast_pipeline.activity.export import write_export
 from lightfast_pipeline.activity.timeline import Entry
 from lightfast_pipeline.catalog.db import is_migrated
-from lightfast_pipeline.catalog.models import Document, Repository, SkippedEntry, SourceType, WebhookDelivery
+from lightfast_pipeline.catalog.models import (
+    Chunk,
+    Document,
+    Repository,
+    SkippedEntry,
+    SourceType,
+    WebhookDelivery,
+)
 from lightfast_pipeline.config.detect import ConfigError, detect_config, parse_config
 from lightfast_pipeline.index.parse import parse_document, split_frontmatter
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
+from lightfast_pipeline.sources.base import SymlinkError
 from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.webhooks import create_app
 from lightfast_pipeline.workspaces.repositories import connect_repository
 from lightfast_pipeline.workspaces.workspace import WorkspaceError, get_or_create_organization
-from tests.support.github_fixtures import delivery_headers
+from tests.support.github_fixtures import GitHubApp, delivery_headers
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
 
@@ -399,3 +407,161 @@ def test_absurd_cli_values_end_in_one_line_not_a_traceback(run, args: tuple[str,
     result = run(*args)  # the fixture re-raises anything the command did not handle
     assert result.exit_code in (1, 2), result.output
     assert "Traceback" not in result.output
+
+
+# --- the tree: links out of the repository, long names, huge files, hostile configs through a real run ------
+
+OUTSIDE_WORD = "exfiltrated"  # only in files outside the repository
+
+
+def _outside(tmp_path: Path) -> Path:
+    """A folder beside the repository holding a secret document and a config that would select everything."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text(f"# Secret\n\nThe {OUTSIDE_WORD} password is hunter2.\n")
+    (outside / "lightfast.yml").write_text('version: 1\nstore: docs\ninclude: ["**/*"]\n')
+    return outside
+
+
+def _nothing_from_outside(runtime: Runtime) -> None:
+    with runtime.session() as session:
+        texts = session.scalars(select(Chunk.text)).all()
+        paths = session.scalars(select(Document.path)).all()
+    assert texts and not any(OUTSIDE_WORD in text or "hunter2" in text for text in texts)
+    assert not any("outside" in path or "secret" in path for path in paths)
+
+
+def test_links_out_of_the_repository_long_names_and_a_50_mb_file(lightfast_env: Settings, tmp_path: Path) -> None:
+    runtime = Runtime(lightfast_env)
+    outside = _outside(tmp_path)
+    repo = GitRepo(tmp_path / "tree")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    repo.write("guide.md", "# Guide\n\nIndexed before anything hostile arrived.\n")
+    repo.commit("indexed")
+    repository_id = _connected(runtime, repo)
+    assert ingest(runtime, repository_id).status == "completed"
+
+    long_name = "é" * 125 + "ab.md"  # 255 bytes of UTF-8: the longest name most file systems allow
+    assert len(long_name.encode()) == 255
+    deep = "/".join(["d" * 200] * 8) + "/deep.md"  # a 1,600-byte path of long folder names
+    os.symlink(outside / "secret.md", repo.path / "absolute.md")
+    os.symlink("../outside/secret.md", repo.path / "relative.md")
+    os.symlink(outside, repo.path / "linked-folder")
+    repo.write(long_name, "# Long name\n\nA name of 255 bytes.\n")
+    repo.write(deep, "# Deep\n\nEight folders of 200 characters.\n")
+    with (repo.path / "huge.md").open("wb") as huge:
+        for _ in range(50):
+            huge.write(b"# Huge\n\n" + b"word " * 209_714 + b"\n")  # 50 MB in all
+    repo.commit("hostile tree")
+    outcome = ingest(runtime, repository_id)
+
+    assert outcome.status == "completed", outcome.error
+    assert set(document_paths(runtime, repository_id)) == {"guide.md", long_name, deep}
+    with runtime.session() as session:
+        skipped = dict(session.execute(select(SkippedEntry.path, SkippedEntry.reason)).all())
+    assert skipped == {
+        "absolute.md": "symlink",
+        "relative.md": "symlink",
+        "huge.md": "too_large",
+    }  # linked-folder is a link to a folder: not a *.md path, so not selected at all
+    assert outcome.blobs_read <= 3  # the 50 MB blob is never read (its size in the tree decides)
+    _nothing_from_outside(runtime)
+    again = ingest(runtime, repository_id)
+    assert again.status == "completed" and again.blobs_read == 0
+    assert_store_equals_ledger(runtime, repository_id)
+
+
+HOSTILE_CONFIGS = {
+    "alias_bomb": (
+        "version: 1\nstore: docs\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\ninclude: [*b]\n",
+        "aliases (*name) are not allowed",
+    ),
+    "deep": ("version: 1\nstore: docs\ninclude: " + "[" * 20_000 + "]" * 20_000 + "\n", "nested too deeply"),
+    "over_64_kib": (
+        'version: 1\nstore: docs\ninclude: ["**/*.md"]\n' + "# padding\n" * 7_000,
+        "the limit is 64 KiB",
+    ),
+    "dotdot_glob": ('version: 1\nstore: docs\ninclude: ["../outside/*.md"]\n', "contains '..'"),
+    "absolute_glob": ('version: 1\nstore: docs\ninclude: ["/tmp/*.md"]\n', "is an absolute path"),
+}
+
+
+def test_hostile_configs_in_a_run_are_config_errors_that_keep_the_index(
+    lightfast_env: Settings, tmp_path: Path
+) -> None:
+    runtime = Runtime(lightfast_env)
+    _outside(tmp_path)
+    repo = GitRepo(tmp_path / "configs")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    repo.write("guide.md", "# Guide\n\nKeep me searchable.\n")
+    good = repo.commit("indexed")
+    repository_id = _connected(runtime, repo)
+    assert ingest(runtime, repository_id).status == "completed"
+
+    for name, (text, message) in HOSTILE_CONFIGS.items():
+        repo.write("lightfast.yml", text)
+        repo.commit(name)
+        outcome = ingest(runtime, repository_id)
+        assert outcome.status == "failed", name
+        assert message in (outcome.error or ""), (name, outcome.error)
+        with runtime.session() as session:
+            repository = session.get(Repository, repository_id)
+            assert (repository.config_status, message in (repository.config_error or "")) == ("error", True), name
+        assert set(document_paths(runtime, repository_id)) == {"guide.md"}, name
+
+    repo.reset_hard(good)
+    os.remove(repo.path / "lightfast.yml")
+    os.symlink(tmp_path / "outside" / "lightfast.yml", repo.path / "lightfast.yml")  # a config that links out
+    repo.commit("config is a link out of the repository")
+    outcome = ingest(runtime, repository_id)
+    assert outcome.status == "failed", outcome.error
+    assert "lightfast.yml is a symbolic link; the config must be a regular file" in (outcome.error or "")
+    assert set(document_paths(runtime, repository_id)) == {"guide.md"}
+    _nothing_from_outside(runtime)
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert (repository.config_status, repository.config_path) == ("error", "lightfast.yml")
+        assert "symbolic link" in (repository.config_error or "")
+
+    repo.reset_hard(good)
+    repo.commit("fixed")
+    assert ingest(runtime, repository_id).status == "completed"
+    assert_store_equals_ledger(runtime, repository_id)
+
+
+def test_both_sources_read_links_like_github_and_never_out_of_the_repository(
+    tmp_path: Path, github_app: GitHubApp
+) -> None:
+    """A link to a file of the repository is followed once (GitHub's contents API does so); a link out of it, to
+    a folder, to another link or to nothing is a SymlinkError — never the outside file, never "no file"."""
+    from lightfast_pipeline.settings import load_github_settings
+    from lightfast_pipeline.sources.github import github_source
+
+    outside = _outside(tmp_path)
+    repo = GitRepo(tmp_path / "links")
+    repo.write("docs/guide.md", "# Guide\n")
+    links = {
+        "inside.md": "docs/guide.md",
+        "docs/up.md": "../docs/guide.md",
+        "relative-out.md": "../outside/secret.md",
+        "absolute-out.md": str(outside / "secret.md"),
+        "folder.md": "docs",
+        "loop-a.md": "loop-b.md",
+        "loop-b.md": "loop-a.md",
+        "dangling.md": "missing.md",
+    }
+    for name, target in links.items():
+        os.symlink(target, repo.path / name)
+    head = repo.commit("links")
+    github_app.server.add_repository("acme/links", repo.path, repo_id=4242, installation_id=7)
+    sources = {
+        "local": LocalGitSource(repo.path),
+        "github": github_source(load_github_settings(), "acme/links", installation_id="7"),
+    }
+    for kind, source in sources.items():
+        assert source.read_file(head, "inside.md") == b"# Guide\n", kind
+        assert source.read_file(head, "docs/up.md") == b"# Guide\n", kind
+        for name in ("relative-out.md", "absolute-out.md", "folder.md", "loop-a.md", "dangling.md"):
+            with pytest.raises(SymlinkError):
+                source.read_file(head, name)
+        assert source.read_file(head, "absent.md") is None, kind

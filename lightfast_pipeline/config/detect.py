@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from lightfast_pipeline.config.schema import LightfastConfig
 from lightfast_pipeline.index.hashing import stable_hash
+from lightfast_pipeline.sources.base import SymlinkError
 
 CONFIG_FILENAMES = ("lightfast.yml", ".lightfast.yml", "lightfast.yaml", ".lightfast.yaml")
 MAX_CONFIG_BYTES = 64 * 1024
@@ -116,14 +117,18 @@ def parse_config(data: bytes) -> LightfastConfig:
 def detect_config(read_file: Callable[[str], bytes | None]) -> ConfigDetection:
     """Look for the first config file that exists and parse it.
 
-    ``read_file`` returns None when the path is absent and raises IsADirectoryError when it is a folder: a folder
-    named like the config is an error (never "no config", which would remove the repository's documents).
+    ``read_file`` returns None when the path is absent and raises IsADirectoryError when it is a folder and
+    SymlinkError when it is a symbolic link: both are errors (never "no config", which would remove the
+    repository's documents), and a link is never followed (its target may lie outside the repository).
     """
     for filename in CONFIG_FILENAMES:
         try:
             data = read_file(filename)
         except IsADirectoryError:
             return ConfigDetection("error", path=filename, error=f"{filename} is a folder, not a file")
+        except SymlinkError:
+            message = f"{filename} is a symbolic link; the config must be a regular file"
+            return ConfigDetection("error", path=filename, error=message)
         if data is None:
             continue
         try:

@@ -13,6 +13,10 @@ MODE_SYMLINK = "120000"
 MODE_SUBMODULE = "160000"
 
 
+class SymlinkError(OSError):
+    """``read_file`` was asked for a path that is a symbolic link (its target may lie outside the repository)."""
+
+
 @dataclass(frozen=True)
 class TreeEntry:
     """One file-like entry of a tree at a commit. ``size`` is None for submodules."""
@@ -71,7 +75,8 @@ class Source(Protocol):
         ...
 
     def read_file(self, commit: str, path: str) -> bytes | None:
-        """Bytes of ``path`` at ``commit``, or None when there is no such file; IsADirectoryError for a folder."""
+        """Bytes of ``path`` at ``commit``, or None when there is no such file; IsADirectoryError for a folder,
+        SymlinkError for a symbolic link (never followed: its target may lie outside the repository)."""
         ...
 
     @property

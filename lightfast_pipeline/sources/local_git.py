@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import posixpath
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from lightfast_pipeline.sources.base import MODE_SUBMODULE, RepositoryInfo, SourceError, TreeEntry
+from lightfast_pipeline.sources.base import (
+    MODE_SUBMODULE,
+    MODE_SYMLINK,
+    RepositoryInfo,
+    SourceError,
+    SymlinkError,
+    TreeEntry,
+)
 
 _FEED_BATCH = 512
 
@@ -141,16 +150,30 @@ class LocalGitSource:
             process.wait()
             feeder.join()
 
-    def read_file(self, commit: str, path: str) -> bytes | None:
-        """The file's bytes at ``commit``; None when absent; IsADirectoryError when ``path`` is a folder."""
+    def read_file(self, commit: str, path: str, *, follow: bool = True) -> bytes | None:
+        """The file's bytes at ``commit``; None when absent (or a submodule); IsADirectoryError when ``path`` is a
+        folder. A symbolic link is read as GitHub's contents API reads it: followed once when it names a file of
+        the repository, else SymlinkError (a link out of the repository is never followed)."""
         try:
-            return _git(self.path, "cat-file", "blob", f"{commit}:{path}")
-        except SourceError:
-            pass
-        try:
-            kind = _git(self.path, "cat-file", "-t", f"{commit}:{path}").decode().strip()
-        except SourceError:
+            listing = _git(self.path, "--literal-pathspecs", "ls-tree", "-z", "--full-tree", commit, "--", path)
+        except SourceError:  # an unknown commit
             return None
+        if not listing:
+            return None
+        meta, _name = listing.split(b"\0")[0].split(b"\t", 1)
+        mode, kind, object_id = meta.decode().split()
         if kind == "tree":
             raise IsADirectoryError(path)
-        return None
+        if kind != "blob":
+            return None
+        data = _git(self.path, "cat-file", "blob", object_id)
+        if mode != MODE_SYMLINK:
+            return data
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), data.decode(errors="replace")))
+        inside = not data.startswith(b"/") and target != ".." and not target.startswith("../")
+        if follow and inside:
+            with contextlib.suppress(IsADirectoryError, SymlinkError):
+                followed = self.read_file(commit, target, follow=False)
+                if followed is not None:
+                    return followed
+        raise SymlinkError(path)

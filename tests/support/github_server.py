@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import posixpath
 import re
 import secrets
 import socket
@@ -408,10 +409,22 @@ class GitHubServer:
             "node_id": base64.b64encode(f"blob:{sha}".encode()).decode(),
         }
 
+    @staticmethod
+    def _is_file(repo: ServedRepository, ref: str, path: str) -> bool:
+        """A regular file (not a link, folder or submodule) at ``path``."""
+        return git(repo.git_dir, "--literal-pathspecs", "ls-tree", ref, "--", path).decode().startswith("100")
+
     def _contents(self, repo: ServedRepository, path: str, ref: str) -> Response:
         spec = f"{ref}:{path}"
         kind = git(repo.git_dir, "cat-file", "-t", spec).decode().strip()
         sha = git(repo.git_dir, "rev-parse", spec).decode().strip()
+        listing = git(repo.git_dir, "--literal-pathspecs", "ls-tree", ref, "--", path).decode()
+        if listing.startswith("120000 "):  # like GitHub: a link to a file of the repository is followed
+            target = git(repo.git_dir, "cat-file", "blob", sha).decode(errors="replace")
+            inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+            if not target.startswith("/") and not inside.startswith("..") and self._is_file(repo, ref, inside):
+                return self._contents(repo, inside, ref)
+            return _json({"type": "symlink", "target": target, "name": path.rsplit("/", 1)[-1], "path": path})
         if kind == "tree":
             listing = self._tree_json(repo, sha, recursive=False)["tree"]
             return _json([{"name": e["path"], "path": f"{path}/{e['path']}", "sha": e["sha"]} for e in listing])

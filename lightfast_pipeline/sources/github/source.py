@@ -10,7 +10,7 @@ from itertools import islice
 from typing import Any
 from urllib.parse import quote
 
-from lightfast_pipeline.sources.base import MODE_SUBMODULE, RepositoryInfo, SourceError, TreeEntry
+from lightfast_pipeline.sources.base import MODE_SUBMODULE, RepositoryInfo, SourceError, SymlinkError, TreeEntry
 from lightfast_pipeline.sources.github.client import GitHubClient, GitHubNotFoundError
 
 BLOB_BATCH = 32  # blobs fetched concurrently per window (bounded memory, ordered output)
@@ -116,8 +116,10 @@ class GitHubSource:
             return None
         if isinstance(body, list):  # the contents API lists a directory
             raise IsADirectoryError(path)
+        if isinstance(body, dict) and body.get("type") == "symlink":  # GitHub follows links to files in the repo
+            raise SymlinkError(path)
         if not isinstance(body, dict) or body.get("type") != "file":
-            return None  # a symlink or submodule
+            return None  # a submodule
         if body.get("encoding") != "base64":  # files over 1 MB come without content: read the blob
             return self._blob(body["sha"])
         return _decode(body, path)
