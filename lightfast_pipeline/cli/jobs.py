@@ -70,12 +70,16 @@ def list_command(
 
 
 @app.command("get")
-def get_command(run_id: str = RUN_ID_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
+def get_command(
+    run_id: str = RUN_ID_ARGUMENT,
+    workspace: str | None = typer.Option(None, "--workspace", "-w", help="Only a job of this workspace (slug)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """One job with its input, output and error."""
     from lightfast_pipeline.runs.jobs import JobError, get_job
 
     with user_errors(JobError):
-        detail = get_job(get_runtime().instance, run_id)
+        detail = get_job(get_runtime().instance, run_id, workspace)
     if as_json:
         print_json(detail.to_dict())
         return

@@ -38,14 +38,16 @@ def serve(
 def deliveries(
     status: str = typer.Option(None, "--status", help="Only deliveries with this status."),
     limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Newest N deliveries (at most 10,000)."),
+    workspace: str | None = typer.Option(None, "--workspace", "-w", help="Only deliveries about its repositories."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored webhook deliveries, newest first, with what each one caused."""
     from lightfast_pipeline.github.delivery_log import DeliveryError
     from lightfast_pipeline.webhooks.store import list_deliveries
+    from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
-    with user_errors(DeliveryError):
-        rows = list_deliveries(get_runtime(), status=status, limit=limit)
+    with user_errors(DeliveryError, WorkspaceError):
+        rows = list_deliveries(get_runtime(), status=status, limit=limit, workspace=workspace)
     if json_output:
         print_json({"deliveries": rows})
         return

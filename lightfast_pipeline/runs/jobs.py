@@ -310,10 +310,13 @@ def run_error(instance: DagsterInstance, run_id: str) -> str | None:
     return " ".join(messages) or None
 
 
-def get_job(instance: DagsterInstance, run_id: str) -> JobDetail:
-    """One job with its input, output and error."""
+def get_job(instance: DagsterInstance, run_id: str, workspace: str | None = None) -> JobDetail:
+    """One job with its input, output and error; with ``workspace`` (a slug), another workspace's job is a
+    JobError exactly like an unknown id."""
     fail_dead_runs(instance)
     record = _record(instance, run_id)
+    if workspace is not None and record.dagster_run.tags.get(tags.WORKSPACE) != workspace:
+        raise JobError(f"no job with id {run_id!r}")
     run = record.dagster_run
     failed = run.status == DagsterRunStatus.FAILURE
     return JobDetail(

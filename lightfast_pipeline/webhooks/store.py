@@ -92,10 +92,15 @@ def store_delivery(runtime: Runtime, delivery: IncomingDelivery) -> bool:
     return True
 
 
-def list_deliveries(runtime: Runtime, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest ``limit`` stored deliveries (only those with ``status`` if given), newest first: the API's query
-    (``github/delivery_log.py``); DeliveryError for an unknown status."""
+def list_deliveries(
+    runtime: Runtime, *, status: str | None = None, limit: int = 50, workspace: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` stored deliveries (only those with ``status`` if given; with ``workspace``, a slug or
+    name, only those about its GitHub repositories), newest first: the API's query (``github/delivery_log.py``);
+    DeliveryError for an unknown status, WorkspaceError for an unknown workspace."""
     from lightfast_pipeline.github.delivery_log import list_deliveries as query
+    from lightfast_pipeline.workspaces.workspace import find_workspace
 
     with runtime.session() as session:
-        return query(session, status=status, limit=limit)
+        workspace_id = find_workspace(session, workspace).id if workspace is not None else None
+        return query(session, status=status, limit=limit, workspace=workspace_id)

@@ -23,12 +23,9 @@ Trigger = Literal["manual", "scheduled", "webhook", "automatic"]
 def _own_job(runtime: Runtime, principal: Principal, run_id: str) -> runs.JobDetail:
     """The job when it belongs to the key's workspace; 404 for unknown ids and other workspaces' jobs alike."""
     try:
-        detail = runs.get_job(runtime.instance, run_id)
+        return runs.get_job(runtime.instance, run_id, principal.workspace_slug)
     except runs.JobError:
         raise not_found("job") from None
-    if detail.job.workspace != principal.workspace_slug:
-        raise not_found("job")
-    return detail
 
 
 @router.get("")
