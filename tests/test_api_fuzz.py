@@ -122,3 +122,44 @@ def test_hostile_requests_never_answer_5xx(fuzz: FuzzState, route: tuple[str, st
     if response.status_code >= 400 and template != "/mcp":
         error = response.json()["error"]
         assert set(error) == {"code", "message"} and "Traceback" not in error["message"]
+
+
+def _v1_path(segments: list[str]) -> str:
+    return "/v1/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+HEADER_VALUE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80).map(str.strip)
+AUTHORIZATION = st.none() | st.one_of(  # stripped: a client cannot send surrounding spaces (h11)
+    HEADER_VALUE,
+    HEADER_VALUE.map(lambda token: f"Bearer {token}"),
+    st.sampled_from(["Bearer", "Basic dXNlcjpwYXNz", "bearer lfk_x", "Bearer lfk_1_x", "Bearer " + "a" * 4000]),
+).map(str.strip)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]),
+    path=st.one_of(
+        # not /mcp: a GET there is the long-lived event stream (tested in test_api.py), not a request to fuzz
+        st.sampled_from([t.replace("{}", "1") for _, t in ROUTES if t != "/mcp"] + ["/", "/docs", "/openapi.json"]),
+        st.lists(SEGMENT, min_size=1, max_size=4).map(
+            lambda parts: "/v1/" + "/".join(quote(p, safe="") for p in parts)
+        ),
+    ),
+    authorization=AUTHORIZATION,
+    own_key=st.booleans(),
+    content_type=st.none() | st.sampled_from(["application/json", "text/plain", "multipart/form-data", "x/y"]),
+    body=st.binary(max_size=200),
+)
+def test_any_method_path_and_headers_never_answer_5xx(
+    fuzz: FuzzState, method, path, authorization, own_key, content_type, body
+) -> None:
+    """Methods, paths and headers of any shape (keys present, absent or malformed): the server answers, below 500."""
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    if own_key:
+        headers = {"Authorization": f"Bearer {fuzz.tenant.keys['read']}"}  # a read key: mutations are refused
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = httpx.request(method, fuzz.client.base_url.join(path), headers=headers, content=body or None, timeout=60)
+    assert response.status_code < 500, (method, path, headers, response.status_code, response.text[:300])
+    assert fuzz.client.get("/healthz").status_code == 200
