@@ -112,8 +112,8 @@ def cpu_seconds(root: int | None) -> float:
     total, pending = 0, [root]
     while pending:
         pid = pending.pop()
-        if pid in stats:
-            total += int(stats[pid][11]) + int(stats[pid][12])  # utime, stime (clock ticks)
+        if pid in stats:  # utime, stime, and cutime, cstime: exited children (PostgreSQL's parallel workers)
+            total += sum(int(value) for value in stats[pid][11:15])
         pending.extend(children.get(pid, []))
     return total / os.sysconf("SC_CLK_TCK")
 
