@@ -24,12 +24,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from dagster import DagsterRunStatus
 from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
 from dagster._core.storage.runs.sql_run_storage import SqlRunStorage
 from sqlalchemy import exists, false, func, inspect, literal, not_, or_, select, text, tuple_
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
 
 from lightfast_pipeline import tags
 
@@ -146,7 +150,7 @@ def newest_runs(
     )
     conditions = [_has_tag(key, value) for key, value in query.tags.items()]
     if query.statuses:
-        conditions.append(runs.status.in_([status.value for status in query.statuses]))
+        conditions.append(_NoIndex(runs.status).in_([status.value for status in query.statuses]))
     if query.since is not None:
         conditions.append(runs.create_timestamp >= _naive(query.since))
     if query.until is not None:
@@ -172,7 +176,7 @@ def newest_runs(
         if rows:
             tag_rows = connection.execute(
                 select(RunTagsTable.c.run_id, RunTagsTable.c.key, RunTagsTable.c.value).where(
-                    RunTagsTable.c.run_id.in_(list(run_tags)), RunTagsTable.c.key.in_(SHOWN_TAGS)
+                    RunTagsTable.c.run_id.in_(list(run_tags)), _NoIndex(RunTagsTable.c.key).in_(SHOWN_TAGS)
                 )
             )
             for run_id, key, value in tag_rows:
@@ -191,6 +195,30 @@ def newest_runs(
     ]
 
 
+class _NoIndex(FunctionElement[str]):
+    """A column SQLite must not choose an index for (``+column``, SQLite's documented way); the column elsewhere.
+
+    SQLite, without planner statistics, prefers an index on the filtered column over the walk of the
+    creation-time index: for a tag lookup of one run it picks ``(key, value)`` (two equalities beat one) and so
+    reads every run carrying the tag for each run it visits (35 s for one page of 200 at 100,000 runs); for a
+    status filter it reads every run of that status and sorts them. PostgreSQL's planner, with statistics,
+    needs no such hint.
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_NoIndex)
+def _column(element: _NoIndex, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_NoIndex, "sqlite")
+def _unary_plus(element: _NoIndex, compiler: Any, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)
+
+
 def _has_tag(key: str, value: str | Sequence[str] | None) -> object:
     """EXISTS a tag ``key`` with ``value`` (any of several; ``None``: any non-empty value) on the run."""
     run_tags = RunTagsTable.c
@@ -201,7 +229,7 @@ def _has_tag(key: str, value: str | Sequence[str] | None) -> object:
         if isinstance(value, str)
         else run_tags.value.in_(value)
     )
-    return exists().where(run_tags.run_id == RunsTable.c.run_id, run_tags.key == key, matches)
+    return exists().where(run_tags.run_id == RunsTable.c.run_id, _NoIndex(run_tags.key) == key, matches)
 
 
 def _search_condition(query: RunQuery) -> object:
@@ -221,7 +249,7 @@ def _search_condition(query: RunQuery) -> object:
         run_tags = RunTagsTable.c
         trigger = (
             select(run_tags.value)
-            .where(run_tags.run_id == RunsTable.c.run_id, run_tags.key == tags.TRIGGER)
+            .where(run_tags.run_id == RunsTable.c.run_id, _NoIndex(run_tags.key) == tags.TRIGGER)
             .limit(1)
             .scalar_subquery()
         )
