@@ -15,12 +15,12 @@ Jobs appear once
 
 Bounded work
     Activity rows come from one keyset query per batch (index ``ix_activity_at_id``). Runs come from
-    ``get_run_records`` with the filters pushed into the run storage (tags for workspace, repository and
-    user, statuses, creation time) in batches of the page size, plus one ``IN`` query per batch for outcome
-    rows and one for the repositories shown. Filters that the run storage cannot express (``--actor system``,
-    text search) are applied to each batch in Python.
-    On SQLite Dagster stores run creation times to the second: runs created in the same second are ordered
-    by run id.
+    :mod:`~lightfast_pipeline.activity.run_history`: one keyset query per batch over the run storage's
+    creation-time index with every filter in SQL (workspace, repository, user and ``system`` actor, statuses,
+    creation time, text search), plus one ``IN`` query per batch for the runs' tags, one for outcome rows and
+    one for the repositories shown. Started runs on a page whose process died are failed first (instances
+    without run monitoring). The text search is matched again in Python on the built entries (exactly what a
+    row shows), never used to scan runs.
 """
 
 from __future__ import annotations
@@ -32,17 +32,17 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.storage.dagster_run import RunRecord
+from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import Select, false, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
+from lightfast_pipeline.activity.run_history import RunQuery, RunRow, newest_runs, resolve_search
 from lightfast_pipeline.catalog.models import ActivityEvent, Repository, SourceType, Workspace
 from lightfast_pipeline.runs.liveness import fail_dead_runs
 
@@ -77,7 +77,6 @@ _RUN_STATUS = {
     DagsterRunStatus.CANCELED: "cancelled",
 }
 _TYPE_PATTERN = re.compile(r"^[a-z_]+(\.[a-z_]+)?$")
-_MICROSECOND = timedelta(microseconds=1)
 MAX_SEARCH_CHARACTERS = 200  # a repository or user name; longer patterns only cost the database
 
 Key = tuple[datetime, str, int | str]
@@ -251,24 +250,24 @@ def _entries(
     plan = _Plan.build(session, filters)
     streams = [_activity_entries(session, plan, before, batch)]
     if plan.runs is not None:
-        fail_dead_runs(instance)  # a run whose process died shows as failed, never running forever
         streams.append(_run_entries(session, instance, plan, before, batch))
     return heapq.merge(*streams, key=lambda entry: entry.key, reverse=True)
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Filters resolved against the catalog: SQL conditions for activity, a RunsFilter for runs."""
+    """Filters resolved against the catalog: SQL conditions for activity, a RunQuery for runs."""
 
     filters: TimelineFilter
     conditions: list[Any]
-    runs: dict[str, Any] | None  # RunsFilter arguments; None: no run can match
+    runs: RunQuery | None  # None: no run can match
 
     @classmethod
     def build(cls, session: Session, filters: TimelineFilter) -> _Plan:
         a = ActivityEvent
         conditions: list[Any] = []
         run_tags: dict[str, str | Sequence[str]] = {}
+        search_uids: frozenset[str] = frozenset()
         runs_possible = filters.includes_runs()
         if filters.types:
             conditions.append(or_(*(_type_condition(value) for value in filters.types)))
@@ -299,6 +298,9 @@ class _Plan:
         if filters.search:
             text = filters.search
             renamed = select(Repository.id).where(Repository.full_name.icontains(text, autoescape=True))
+            if runs_possible:
+                named = select(Repository.uid).where(Repository.full_name.icontains(text, autoescape=True))
+                search_uids = frozenset(session.scalars(named))
             conditions.append(
                 or_(
                     a.repository_name.icontains(text, autoescape=True),
@@ -311,12 +313,15 @@ class _Plan:
         statuses = [status for status, mapped in _RUN_STATUS.items() if mapped in filters.statuses]
         runs_possible = runs_possible and (bool(statuses) or not filters.statuses)
         runs = (
-            {
-                "tags": run_tags or None,
-                "statuses": statuses or None,
-                "created_after": filters.since - _MICROSECOND if filters.since else None,
-                "created_before": filters.until,
-            }
+            RunQuery(
+                tags=run_tags,
+                statuses=statuses,
+                since=filters.since,
+                until=filters.until,
+                system_actor=filters.actor == "system",
+                search=filters.search,
+                search_uids=search_uids,
+            )
             if runs_possible
             else None
         )
@@ -409,88 +414,67 @@ def _activity_entries(session: Session, plan: _Plan, before: Key | None, batch: 
 def _run_entries(
     session: Session, instance: DagsterInstance, plan: _Plan, before: Key | None, batch: int
 ) -> Iterator[Entry]:
-    """Runs newest first, in batches; a batch keeps only whole timestamps so ties are ordered by run id."""
+    """Runs newest first, one keyset query per batch."""
     assert plan.runs is not None
-    bound = before
-    limit = max(batch, 2)
+    storage = instance.run_storage
+    query = resolve_search(storage, plan.runs)
+    bound = None if before is None else (before[0], before[2] if before[1] == KIND_RUN else None)
     while True:
-        created_before = plan.runs["created_before"]
-        if bound is not None:
-            # The run storage compares strictly (and SQLite to the second): ask for the bound's instant too.
-            after_bound = bound[0] + _MICROSECOND
-            created_before = min(created_before, after_bound) if created_before else after_bound
-        window = RunsFilter(**{**plan.runs, "created_before": created_before})
-        records = instance.get_run_records(filters=window, limit=limit, order_by="create_timestamp")
-        full = len(records) == limit
-        if full and len({record.create_timestamp for record in records}) == 1:
-            limit *= 2  # more runs share one instant than a batch holds: widen until the batch spans two
-            continue
-        oldest = records[-1].create_timestamp if full else None
-        complete = [record for record in records if oldest is None or record.create_timestamp > oldest]
-        yield from _run_batch(session, plan, complete, bound)
-        if not full:
+        rows = newest_runs(storage, query, bound, batch)
+        dead = fail_dead_runs(instance, [row.run_id for row in rows if row.status == DagsterRunStatus.STARTED])
+        if dead:  # read the batch again with the failure Dagster just recorded
+            rows = newest_runs(storage, query, bound, batch)
+        yield from _run_batch(session, plan, rows)
+        if len(rows) < batch:
             return
-        bound = min((_utc(r.create_timestamp), KIND_RUN, r.dagster_run.run_id) for r in complete)
+        bound = (rows[-1].created, rows[-1].run_id)
 
 
-def _run_batch(session: Session, plan: _Plan, records: list[RunRecord], bound: Key | None) -> list[Entry]:
-    run_ids = [record.dagster_run.run_id for record in records]
+def _run_batch(session: Session, plan: _Plan, rows: list[RunRow]) -> list[Entry]:
     ended = set(
         session.scalars(
             select(ActivityEvent.run_id).where(
-                ActivityEvent.run_id.in_(run_ids), ActivityEvent.action.in_(actions.RUN_OUTCOMES)
+                ActivityEvent.run_id.in_([row.run_id for row in rows]), ActivityEvent.action.in_(actions.RUN_OUTCOMES)
             )
         )
     )
-    uids = {record.dagster_run.tags.get(tags.REPOSITORY) for record in records} - {None}
+    uids = {row.tags.get(tags.REPOSITORY) for row in rows} - {None}
     repositories = {
         repository.uid: repository for repository in session.scalars(select(Repository).where(Repository.uid.in_(uids)))
     }
-    entries = [
-        _run_entry(record, repositories.get(record.dagster_run.tags.get(tags.REPOSITORY, "")))
-        for record in records
-        if record.dagster_run.run_id not in ended
-    ]
-    kept = [entry for entry in entries if (bound is None or entry.key < bound) and _run_matches(plan, entry)]
-    return sorted(kept, key=lambda entry: entry.key, reverse=True)
+    entries = (_run_entry(row, repositories.get(row.tags.get(tags.REPOSITORY, ""))) for row in rows)
+    return [entry for entry in entries if entry.id not in ended and _run_matches(plan, entry)]
 
 
-def _run_entry(record: RunRecord, repository: Repository | None) -> Entry:
-    run = record.dagster_run
-    run_tags = run.tags
+def _run_entry(row: RunRow, repository: Repository | None) -> Entry:
+    run_tags = row.tags
     trigger = run_tags.get(tags.TRIGGER)
     impact: dict[str, Any] = {}
-    if record.start_time is not None and record.end_time is not None:
-        impact["duration_ms"] = max(0, round((record.end_time - record.start_time) * 1000))
+    if row.start_time is not None and row.end_time is not None:
+        impact["duration_ms"] = max(0, round((row.end_time - row.start_time) * 1000))
     return Entry(
         kind=KIND_RUN,
-        id=run.run_id,
-        at=_utc(record.create_timestamp),
+        id=row.run_id,
+        at=row.created,
         actor=run_tags.get(tags.USER) or "system",
         action=actions.JOB_RUN,
         entity_type="run",
-        entity_id=run.run_id,
+        entity_id=row.run_id,
         workspace=run_tags.get(tags.WORKSPACE),
         source=repository.source_type if repository else None,
         repository=repository.full_name if repository else run_tags.get(tags.REPOSITORY_NAME),
-        status=_RUN_STATUS[run.status],
-        reason=f"{run.job_name} ({trigger})" if trigger else run.job_name,
+        status=_RUN_STATUS[row.status],
+        reason=f"{row.job_name} ({trigger})" if trigger else row.job_name,
         message=None,
         impact=impact,
-        run_id=run.run_id,
+        run_id=row.run_id,
         delivery_id=run_tags.get(tags.DELIVERY),
     )
 
 
 def _run_matches(plan: _Plan, entry: Entry) -> bool:
-    """The filters the run storage cannot apply exactly."""
+    """The text search on what the row shows (SQL selected a superset: a renamed repository's old name)."""
     filters = plan.filters
-    if filters.actor is not None and entry.actor != filters.actor:
-        return False
-    if filters.since is not None and entry.at < filters.since:
-        return False
-    if filters.until is not None and entry.at >= filters.until:
-        return False
     if filters.search:
         text = filters.search.lower()
         haystack = (entry.repository, entry.actor, entry.reason)

@@ -8,6 +8,8 @@ Only on instances without Dagster's run monitoring (the production deployment en
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from lightfast_pipeline.system.processes import process_exists
@@ -21,12 +23,14 @@ def _worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
     return event.pid if event is not None else None
 
 
-def fail_dead_runs(instance: DagsterInstance) -> list[str]:
-    """Mark failed every started run of this host whose process no longer exists; return their ids."""
-    if instance.run_monitoring_enabled:
+def fail_dead_runs(instance: DagsterInstance, run_ids: Sequence[str] | None = None) -> list[str]:
+    """Mark failed every started run of this host (or of ``run_ids``) whose process no longer exists; return
+    their ids."""
+    if instance.run_monitoring_enabled or (run_ids is not None and not run_ids):
         return []
     failed: list[str] = []
-    for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
+    started = RunsFilter(statuses=[DagsterRunStatus.STARTED], run_ids=list(run_ids) if run_ids else None)
+    for record in instance.get_run_records(started):
         run = record.dagster_run
         pid = _worker_pid(instance, run.run_id)
         if pid is None or process_exists(pid):

@@ -48,7 +48,15 @@ function fromHtml(html, wrapper) {
   return wrapper ? holder.firstElementChild : holder.content.firstElementChild;
 }
 
-function setStatus(runId, status) {
+// The server's `duration` filter (console/render.py), for durations that arrive live.
+function duration(ms) {
+  if (ms === undefined || ms === null) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60000)} min ${Math.floor((ms % 60000) / 1000)} s`;
+}
+
+function setStatus(runId, status, durationMs) {
   for (const row of document.querySelectorAll(`[data-run-id="${CSS.escape(runId)}"]`)) {
     if (row.classList.contains("entry")) continue;  // timeline rows are replaced whole
     const label = { success: "completed", failure: "failed", in_progress: null, cancelled: "cancelled" }[status];
@@ -57,6 +65,9 @@ function setStatus(runId, status) {
     for (const badge of row.querySelectorAll(".badge")) {
       badge.textContent = jobStatus;
       badge.className = `badge status-${jobStatus}`;
+    }
+    if (durationMs !== undefined) {
+      for (const cell of row.querySelectorAll(".duration")) cell.textContent = duration(durationMs);
     }
     if (jobStatus !== "queued" && jobStatus !== "running") {
       for (const button of row.querySelectorAll("[data-cancel]")) button.remove();
@@ -79,7 +90,7 @@ function onEntry(entry) {
     }
     bindDetails(row);
   }
-  if (entry.run_id && entry.action === "job.run") setStatus(entry.run_id, entry.status);
+  if (entry.run_id && entry.action === "job.run") setStatus(entry.run_id, entry.status, (entry.impact || {}).duration_ms);
   if (entry.run_id && entry.action === "job.cancelled") setStatus(entry.run_id, "cancelled");
   if (entry.run_id && entry.action === "run.failed") setStatus(entry.run_id, "failure");
 }
