@@ -29,6 +29,9 @@ COPY_BATCH = 2000
 TARGET_P95_MS = 50.0
 MODES = ("vector", "keyword", "hybrid")
 PARTS = ("vector", "keyword", "catalog", "retrieve")
+# SQLite works in the calling thread: its CPU time is that thread's. LanceDB works in its own threads: its CPU
+# time is the process's, which in hybrid mode also holds the keyword thread's (shown as n/a there).
+THREAD_CLOCK = {"keyword": True, "catalog": True, "vector": False, "retrieve": False}
 
 
 def _p(values: list[float], fraction: float) -> float:
@@ -140,14 +143,15 @@ class PartTimer:
 
     @contextmanager
     def measure(self, part: str):
-        wall, cpu = time.perf_counter(), time.process_time()
+        clock = time.thread_time if THREAD_CLOCK[part] else time.process_time
+        wall, cpu = time.perf_counter(), clock()
         try:
             yield
         finally:
             spent_wall, spent_cpu = self._current.get(part, (0.0, 0.0))
             self._current[part] = (
                 spent_wall + (time.perf_counter() - wall) * 1000,
-                spent_cpu + (time.process_time() - cpu) * 1000,
+                spent_cpu + (clock() - cpu) * 1000,
             )
 
     def end_query(self) -> None:
@@ -199,11 +203,12 @@ def time_searches(scratch: Path, queries: list[str], rounds: int = 1) -> None:
             if part in MODES and part != mode and mode != "hybrid":
                 continue
             wall, cpu = timer.samples[part]["wall"], timer.samples[part]["cpu"]
-            goal = f"  (goal p95 <= {TARGET_P95_MS:.0f} ms)" if part == "retrieve" else ""
-            print(
-                f"  {mode:8s} {part:9s} wall p50 {_p(wall, 0.5):6.1f} p95 {_p(wall, 0.95):6.1f} ms | "
-                f"CPU p50 {_p(cpu, 0.5):6.1f} p95 {_p(cpu, 0.95):6.1f} ms{goal}"
-            )
+            goal = f"  (goal: wall p95 <= {TARGET_P95_MS:.0f} ms)" if part == "retrieve" else ""
+            overlapped = mode == "hybrid" and part == "vector"
+            cpu_text = "n/a (overlaps the keyword thread)" if overlapped else f"p50 {_p(cpu, 0.5):6.1f} p95 "
+            cpu_text += "" if overlapped else f"{_p(cpu, 0.95):6.1f} ms"
+            wall_text = f"wall p50 {_p(wall, 0.5):6.1f} p95 {_p(wall, 0.95):6.1f} ms"
+            print(f"  {mode:8s} {part:9s} {wall_text} | CPU {cpu_text}{goal}")
         print(f"  {'':8s} (load average {load:.1f} on {os.cpu_count()} cores)")
 
 
