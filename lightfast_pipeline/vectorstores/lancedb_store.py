@@ -390,7 +390,7 @@ class LanceDBVectorStore:
             action = maintenance_due(state, self.index_policy, force=force)
             if action is IndexAction.BUILD:
                 started = time.perf_counter()
-                name = build_index(table, state)
+                name = build_index(table, state, self.index_policy)
                 refresh_index(table)  # the scalar indexes cover the rows they were built on: fold the rest in
                 log.info("built vector index %s of %s in %.1fs", name, table.name, time.perf_counter() - started)
             elif action is IndexAction.REFRESH:
