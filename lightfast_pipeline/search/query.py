@@ -162,8 +162,9 @@ def search(
     ``mode``: ``hybrid`` (vector and keyword candidates fused by ``fusion``: ``weighted`` sum, the measured
     default, or ``rrf``), ``vector`` or ``keyword``.
     ``repository`` (id, uid or name) and ``path_prefix`` restrict the candidates. ``record=False`` keeps the
-    query out of the query metrics (evaluation runs). Latency: ``embed``, ``vector``, ``keyword``, ``fuse``
-    (catalog join and fusion), ``retrieve`` (everything but the query embedding) and ``total``, in milliseconds.
+    query out of the query metrics (evaluation runs). Latency: ``embed``, ``vector``, ``keyword`` (each
+    retriever's own time: in hybrid mode the keyword query runs at the same time as the other two), ``fuse``
+    (catalog join and fusion), ``retrieve`` (``total`` minus ``embed``) and ``total``, in milliseconds.
     """
     _check(query, top_k, mode, fusion)
     # Model weights and store clients load before timing starts: latency is the query's, not the process's.
@@ -174,7 +175,8 @@ def search(
         workspace_id, stores, repository_uid = _scope(session, workspace, repository)
     scoped = embedded = time.perf_counter()
     fetch = max(MIN_CANDIDATES, top_k * OVERSAMPLE) if per_document else max(top_k, MIN_CANDIDATES)
-    keyword_job = functools.partial(_keyword_candidates, runtime, query, stores, fetch, repository_uid, path_prefix)
+    store_ids = [store.id for store in stores]
+    keyword_job = functools.partial(_keyword_candidates, runtime, query, store_ids, fetch, repository_uid, path_prefix)
     # Hybrid: the keyword query runs in a thread beside the query embedding and the vector query (SQLite and
     # LanceDB both release the GIL while they work), so its latency hides behind theirs on a second core.
     keyword_future = _pool().submit(keyword_job) if mode == "hybrid" else None
@@ -237,7 +239,7 @@ def _pool() -> ThreadPoolExecutor:
 def _keyword_candidates(
     runtime: Runtime,
     query: str,
-    stores: list[Store],
+    store_ids: list[int],
     fetch: int,
     repository_uid: str | None,
     path_prefix: str | None,
@@ -248,7 +250,7 @@ def _keyword_candidates(
         matches = keyword_search(
             session,
             query,
-            [store.id for store in stores],
+            store_ids,
             fetch,
             repository_uid=repository_uid,
             path_prefix=path_prefix,
