@@ -29,8 +29,8 @@ class IndexPolicy:
     refresh_unindexed: int = 10_000  # fold new rows in past this many (they are searched exactly until then)
     retrain_growth: float = 4.0  # retrain partitions when the table has grown this much since training
     # Swept at 1M clustered vectors (benchmarks/scale.py, docs/architecture.md): partitions of ~1,024 rows
-    # (977 at 1M) probed 30 at a time, the best 5 x k re-ranked, gave recall@10 0.996 at ~9 ms CPU for k=50;
-    # LanceDB's default ~8,192-row partitions needed 10 probes x refine 10 for 0.986 at 11-19 ms.
+    # (977 at 1M) probed 30 at a time, the best 5 x k re-ranked, gave recall@10 0.996 at 9 / 12 ms CPU p50 / p95, k=50;
+    # LanceDB's default ~8,192-row partitions needed 10 probes x refine 10 for 0.986 at 11 / 25 ms CPU p50 / p95.
     target_partition_size: int = 1_024
     nprobes: int = 30
     refine_factor: int = 5
