@@ -2,9 +2,10 @@
 
 Prints, in one run: recall@1/5/10, MRR@10 and nDCG@10 of ``benchmarks/queries/electron.tsv`` for each mode and
 fusion (vector, keyword, hybrid RRF, hybrid weighted sum) with retrieve latency (query embedding excluded) and
-embedding latency; the cost of building the keyword index for every chunk against the initial index time; and,
-with ``--scale N``, search latency over N chunks (the real corpus copied with new ids; copies' vectors are the
-real ones plus a little noise, so they are synthetic).
+embedding latency; the keyword index's cost inside the commit (every chunk's ledger row written with its keyword
+rows, by the triggers, and without them) against the initial index time; and, with ``--scale N``, search
+latency per part over N chunks (``benchmarks/search_latency.py``: the real corpus copied with new ids, vectors
+the real ones plus a little noise, so synthetic; the grown home is kept beside ``--home`` and reused).
 
 Usage: ``python -m benchmarks.retrieval [--home DIR] [--scale 100000]``. ``--home`` keeps the indexed corpus
 between runs (the initial index with the local model takes ~7 minutes on 2 quiet cores); a home that already
@@ -15,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sqlite3
-import statistics
 import time
 from pathlib import Path
 
+from benchmarks.search_latency import copy_catalog
+
 QUERIES = Path(__file__).resolve().parent / "queries" / "electron.tsv"
 RUNS = (("vector", "rrf"), ("keyword", "rrf"), ("hybrid", "rrf"), ("hybrid", "weighted"))
-COPY_BATCH = 2000
 
 
 def _environment(home: Path, embedder: str) -> None:
@@ -67,31 +67,34 @@ def _index_corpus(home: Path, subset: str) -> float | None:
     return seconds
 
 
-def _copy_catalog(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite catalog in WAL mode (the backup API, not a file copy)."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-
-
-def _keyword_build_seconds(home: Path) -> tuple[float, int]:
-    """Seconds to build the keyword rows of every chunk (as the triggers do), on a copy of the catalog."""
+def _keyword_commit_seconds(home: Path, repeat: int = 3) -> tuple[float, float, int]:
+    """Seconds to write every chunk's ledger row with its keyword rows (the triggers on) and without them, as
+    the commit point writes them (one INSERT per chunk), on a copy of the catalog: best of ``repeat`` each."""
     scratch = home / "keyword-cost.db"
-    _copy_catalog(home / "catalog.db", scratch)
+    copy_catalog(home / "catalog.db", scratch)
     try:
         with sqlite3.connect(scratch) as connection:
-            connection.execute("DELETE FROM chunk_fts")
-            connection.execute("DELETE FROM chunk_keywords")
-            connection.commit()
-            count = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            started = time.perf_counter()
-            connection.execute("INSERT INTO chunk_keywords (vector_id) SELECT vector_id FROM chunks")
-            connection.execute(
-                "INSERT INTO chunk_fts (rowid, title, heading, body) SELECT k.id, d.title, c.heading_path, c.text "
-                "FROM chunk_keywords k JOIN chunks c ON c.vector_id = k.vector_id "
-                "JOIN documents d ON d.id = c.document_id"
-            )
-            connection.commit()
-            return time.perf_counter() - started, count
+            connection.execute("CREATE TEMP TABLE saved AS SELECT * FROM chunks")
+            rows = connection.execute("SELECT * FROM saved").fetchall()
+            columns = len(rows[0])
+            insert = f"INSERT INTO chunks VALUES ({', '.join('?' * columns)})"
+            trigger = connection.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'chunk_keywords_insert'"
+            ).fetchone()[0]
+
+            def write() -> float:
+                connection.execute("DELETE FROM chunks")
+                connection.commit()
+                started = time.perf_counter()
+                connection.executemany(insert, rows)
+                connection.commit()
+                return time.perf_counter() - started
+
+            with_keywords = min(write() for _ in range(repeat))
+            connection.execute("DROP TRIGGER chunk_keywords_insert")
+            without = min(write() for _ in range(repeat))
+            connection.execute(trigger)
+            return with_keywords, without, len(rows)
     finally:
         scratch.unlink(missing_ok=True)
 
@@ -139,86 +142,6 @@ def _quality(runtime) -> None:
     print(f"query embedding: p50 {_p(embed_ms, 0.5):.1f} ms, p95 {_p(embed_ms, 0.95):.1f} ms")
 
 
-def _scale(home: Path, target: int, embedder: str) -> None:
-    """Copy the indexed corpus to ``target`` chunks in a scratch home and time searches there."""
-    import numpy as np
-
-    scratch = home.parent / f"{home.name}-scale"
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(home, scratch, ignore=shutil.ignore_patterns("dagster", "electron", "*.sock", "catalog.db*"))
-    _copy_catalog(home / "catalog.db", scratch / "catalog.db")
-    _environment(scratch, embedder)
-    from lightfast_pipeline.runtime import Runtime
-    from lightfast_pipeline.search.evaluate import read_queries
-    from lightfast_pipeline.search.query import search
-    from lightfast_pipeline.vectorstores.base import VectorRecord
-
-    runtime = Runtime()
-    rng = np.random.default_rng(13)
-    with sqlite3.connect(scratch / "catalog.db") as connection:
-        namespace = connection.execute("SELECT namespace FROM stores").fetchone()[0]
-        base = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        ids = [row[0] for row in connection.execute("SELECT vector_id FROM chunks")]
-        vectors = {}
-        for start in range(0, len(ids), 500):
-            vectors.update(runtime.vector_store.fetch(namespace, ids[start : start + 500]))
-        copies = -(-target // base) - 1
-        started = time.perf_counter()
-        for copy in range(1, copies + 1):
-            connection.execute(
-                "INSERT INTO documents (uid, store_id, repository_id, path, blob_id, content_hash, config_hash, title, "
-                'frontmatter, size_bytes, chunk_count, relationships, "commit", indexed_at, updated_at) '
-                f"SELECT lower(hex(randomblob(16))), store_id, repository_id, 'copy{copy}/' || path, blob_id, "
-                'content_hash, config_hash, title, frontmatter, size_bytes, chunk_count, relationships, "commit", '
-                "indexed_at, updated_at FROM documents WHERE path NOT LIKE 'copy%'"
-            )
-            rows = connection.execute(
-                "SELECT c.vector_id, n.uid, n.id, c.store_id, c.repository_id, c.chunk_index, c.content_hash, "
-                "c.heading_path, c.token_count, c.text, o.uid FROM chunks c JOIN documents o ON o.id = c.document_id "
-                f"JOIN documents n ON n.path = 'copy{copy}/' || o.path WHERE o.path NOT LIKE 'copy%'"
-            ).fetchall()
-            new_rows, records = [], []
-            for old_id, new_uid, new_doc, *rest, old_uid in rows:
-                new_id = old_id.replace(old_uid, new_uid)
-                new_rows.append((new_id, new_doc, *rest))
-                noisy = np.asarray(vectors[old_id]) + rng.normal(0, 0.02, len(vectors[old_id]))
-                metadata = {"repository": new_id.split(":", 1)[0], "document": new_uid}
-                records.append(VectorRecord(new_id, (noisy / np.linalg.norm(noisy)).tolist(), metadata))
-            connection.executemany(
-                "INSERT INTO chunks (vector_id, document_id, store_id, repository_id, chunk_index, content_hash, "
-                "heading_path, token_count, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                new_rows,
-            )
-            connection.commit()
-            for start in range(0, len(records), COPY_BATCH):
-                runtime.vector_store.upsert(namespace, records[start : start + COPY_BATCH])
-        total = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        keyword_rows = connection.execute("SELECT count(*) FROM chunk_fts").fetchone()[0]
-    print(
-        f"\nscale: {total} chunks ({keyword_rows} keyword rows, {runtime.vector_store.count(namespace)} vectors), "
-        f"built in {time.perf_counter() - started:.0f} s"
-    )
-    queries = [graded.query for graded in read_queries(QUERIES)]
-    runtime.embedder.warm_up()
-    for mode in ("vector", "keyword", "hybrid"):
-        search(runtime, queries[0], None, top_k=10, mode=mode, record=False)  # open tables, warm caches
-        parts: dict[str, list[float]] = {"retrieve": [], "vector": [], "keyword": [], "fuse": []}
-        cpu: list[float] = []
-        for query in queries:
-            cpu_started = time.process_time()
-            latency = search(runtime, query, None, top_k=10, mode=mode, record=False).latency_ms
-            # CPU time of every thread of this process: what the query costs when it has the cores to itself
-            # (the query embedding included).
-            cpu.append((time.process_time() - cpu_started) * 1000)
-            for key, values in parts.items():
-                values.append(latency[key])
-        summary = ", ".join(f"{key} p50 {_p(v, 0.5):.1f} p95 {_p(v, 0.95):.1f}" for key, v in parts.items())
-        mean = statistics.mean(parts["retrieve"])
-        print(f"{mode:8s} (ms, query embedding excluded): {summary}; mean retrieve {mean:.1f}")
-        print(f"{'':8s} CPU per query incl. embedding: p50 {_p(cpu, 0.5):.1f} ms, p95 {_p(cpu, 0.95):.1f} ms")
-    shutil.rmtree(scratch, ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -235,13 +158,22 @@ def main() -> None:
     initial = _index_corpus(home, args.subset) or args.initial_seconds
     from lightfast_pipeline.runtime import Runtime
 
-    keyword_s, chunks = _keyword_build_seconds(home)
+    with_keywords, without, chunks = _keyword_commit_seconds(home)
+    keyword_s = with_keywords - without
     share = f" = {100 * keyword_s / initial:.2f} % of the initial index ({initial:.1f} s)" if initial else ""
-    print(f"keyword index of {chunks} chunks built in {keyword_s:.2f} s{share}")
+    print(
+        f"ledger rows of {chunks} chunks written in {with_keywords:.2f} s with their keyword rows, {without:.2f} s "
+        f"without: the keyword index costs {keyword_s:.2f} s{share} (load average {os.getloadavg()[0]:.1f})"
+    )
     if not args.only_scale:
         _quality(Runtime())
     if args.scale:
-        _scale(home, args.scale, args.embedder)
+        from benchmarks.search_latency import scale_home, time_searches
+        from lightfast_pipeline.search.evaluate import read_queries
+
+        scratch = scale_home(home, args.scale)
+        _environment(scratch, args.embedder)
+        time_searches(scratch, [graded.query for graded in read_queries(QUERIES)])
 
 
 if __name__ == "__main__":

@@ -69,6 +69,10 @@ def test_indexed_search_equals_exact_search_on_a_small_set(indexed) -> None:
 
 def test_repository_filter_stays_exact_with_the_index(indexed) -> None:
     store, rows = indexed
+    table = store._open(NS)
+    assert table.index_stats("repository_idx").num_unindexed_rows == 0  # folded in when the vector index was built
+    plan = table.search(rows[0].vector).where("repository = 'small'", prefilter=True).explain_plan(verbose=True)
+    assert "ScalarIndexQuery: query=[repository = small]@repository_idx(Bitmap)" in plan  # no column scan
     for query in records(10_000, 10, seed=3):
         for repository in ("repo-b", "small"):
             matches = store.query(NS, query.vector, top_k=8, where={"repository": repository})

@@ -181,6 +181,38 @@ def test_one_chunk_per_document_and_latency_breakdown(runtime: Runtime, indexed:
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_hybrid_runs_the_keyword_query_beside_the_embedding(
+    runtime: Runtime, indexed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keyword query runs in its own thread while the query is embedded; results are the same as inline."""
+    import threading
+
+    from lightfast_pipeline.search import query as query_module
+
+    inline = search(runtime, "index settings replicas number", None, top_k=10)
+    started, release = threading.Event(), threading.Event()
+    original = query_module.keyword_search
+
+    def keyword_search(*args, **kwargs):
+        started.set()
+        assert threading.current_thread().name.startswith("lightfast-keyword")
+        assert release.wait(10)
+        return original(*args, **kwargs)
+
+    embed_query = runtime.embedder.embed_query
+
+    def embed_after_keyword_started(text: str) -> list[float]:
+        assert started.wait(10)  # the keyword query is already running while the query is embedded
+        release.set()
+        return embed_query(text)
+
+    monkeypatch.setattr(query_module, "keyword_search", keyword_search)
+    monkeypatch.setattr(runtime.embedder, "embed_query", embed_after_keyword_started)
+    overlapped = search(runtime, "index settings replicas number", None, top_k=10)
+    assert overlapped.results == inline.results
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 def test_cli_search_modes_and_eval(run, runtime: Runtime, indexed: int, tmp_path: Path) -> None:
     for mode in ("hybrid", "keyword", "vector"):
         result = run("search", "ERR_CERT_INVALID", "--mode", mode, "--json")

@@ -28,8 +28,12 @@ class IndexPolicy:
     min_rows: int = 20_000  # exact search p95 passes ~50 ms between 10k and 25k rows (benchmarks/scale.py)
     refresh_unindexed: int = 10_000  # fold new rows in past this many (they are searched exactly until then)
     retrain_growth: float = 4.0  # retrain partitions when the table has grown this much since training
-    nprobes: int = 10  # at 1M (122 partitions): recall@10 0.983, 41 ms CPU p50; 20 probes: 0.993, 68 ms
-    refine_factor: int = 10
+    # Swept at 1M clustered vectors (benchmarks/scale.py, docs/architecture.md): partitions of ~1,024 rows
+    # (977 at 1M) probed 30 at a time, the best 5 x k re-ranked, gave recall@10 0.996 at 9 / 12 ms CPU p50 / p95, k=50;
+    # LanceDB's default ~8,192-row partitions needed 10 probes x refine 10 for 0.986 at 11 / 25 ms CPU p50 / p95.
+    target_partition_size: int = 1_024
+    nprobes: int = 30
+    refine_factor: int = 5
 
 
 class IndexAction(enum.StrEnum):
@@ -73,13 +77,14 @@ def maintenance_due(state: IndexState, policy: IndexPolicy, *, force: bool = Fal
     return IndexAction.NONE
 
 
-def build_index(table: Any, state: IndexState) -> str:
+def build_index(table: Any, state: IndexState, policy: IndexPolicy) -> str:
     """Train a new IVF_SQ index on every row, then drop the previous one (searches use it until then)."""
     from lancedb.index import IvfSq
 
     name = f"{INDEX_PREFIX}{state.rows}"
     if name != state.index_name:
-        table.create_index("vector", config=IvfSq(distance_type="cosine"), name=name, replace=True)
+        config = IvfSq(distance_type="cosine", target_partition_size=policy.target_partition_size)
+        table.create_index("vector", config=config, name=name, replace=True)
         if state.index_name is not None:
             table.drop_index(state.index_name)
     return name

@@ -7,7 +7,8 @@ Correct with several writer processes, readers and a kill -9 under these conditi
   ids in commits of 500 left 3,945 rows for 3,000 ids even with the BTREE index on ``id``; with the lock,
   0 duplicates and a faster run (no commit conflicts). The OS drops the lock of a killed process. Remote
   URIs (``s3://`` …) get no lock: use them with one writer per namespace;
-- a BTREE index on ``id`` created with the table (fast ``merge_insert`` matching, ``IN`` deletes);
+- a BTREE index on ``id`` created with the table (fast ``merge_insert`` matching, ``IN`` deletes), and a
+  BITMAP index on ``repository`` (the repository filter reads its rows from the bitmap, not a column scan);
 - ids unique inside one write (LanceDB would insert a repeated id twice), large batches, and a retry
   with backoff on commit conflicts (e.g. beside a concurrent ``optimize``);
 - readers check for a newer table version on every read (``read_consistency_interval`` 0 s by default:
@@ -65,6 +66,7 @@ WRITE_BATCH = 5_000
 DELETE_BATCH = 1_000
 WRITE_ATTEMPTS = 8
 LOCK_DIR = "_locks"
+SCALAR_INDEXED = ("id", "repository")  # BTREE on id, BITMAP on repository (_scalar_index_config)
 _CONFLICT = re.compile(r"conflict|retryable|concurrent|commit", re.IGNORECASE)
 
 
@@ -103,6 +105,13 @@ def _where(where: Mapping[str, str] | None) -> str | None:
         return None
     check_filter(where)
     return " AND ".join(f"{field} = {sql_string(str(value))}" for field, value in sorted(where.items()))
+
+
+def _scalar_index_config(column: str) -> Any:
+    """BTREE for ``id`` (unique values), BITMAP for ``repository`` (a few values, each on many rows)."""
+    from lancedb.index import Bitmap, BTree
+
+    return BTree() if column == "id" else Bitmap()
 
 
 def _row(record: VectorRecord) -> dict[str, Any]:
@@ -165,7 +174,7 @@ class LanceDBVectorStore:
             table = self._db.open_table(table_name(namespace))
         except ValueError:
             return None
-        self._ensure_id_index(table)
+        self._ensure_scalar_indexes(table)
         return table
 
     def _open_for_search(self, namespace: str) -> Any | None:
@@ -206,7 +215,7 @@ class LanceDBVectorStore:
                 table = self._db.create_table(name, schema=_schema(dimension))
             except ValueError:  # created by another process in between
                 table = self._db.open_table(name)
-            self._ensure_id_index(table)
+            self._ensure_scalar_indexes(table)
         existing = table.schema.field("vector").type.list_size
         if existing != dimension:
             raise VectorStoreError(
@@ -214,23 +223,29 @@ class LanceDBVectorStore:
             )
         return table
 
-    def _ensure_id_index(self, table: Any) -> None:
-        """Create the BTREE index on ``id`` unless present (under the table lock: others may race)."""
-        from lancedb.index import BTree
+    def _ensure_scalar_indexes(self, table: Any) -> None:
+        """Create the table's scalar indexes unless present (under the table lock: others may race).
 
-        def has_index() -> bool:
-            return any(index.columns == ["id"] for index in table.list_indices())
-
-        if has_index():
+        BTREE on ``id`` (``merge_insert`` matching, ``IN`` deletes and fetches); BITMAP on ``repository``, the
+        column of the repository filter: a filtered search reads the matching row ids from the bitmap instead of
+        scanning the column of every row (few distinct values: one bitmap each). Rows written since an index
+        was last updated are scanned beside it until ``optimize`` folds them in, so filters stay exact.
+        """
+        missing = self._missing_scalar_indexes(table)
+        if not missing:
             return
         with self._table_lock(table.name):
-            if has_index():
-                return
-            try:
-                _retry(lambda: table.create_index("id", config=BTree(), replace=False))
-            except RuntimeError as exc:
-                if "already exists" not in str(exc):
-                    raise VectorStoreError(f"cannot index vector ids of table {table.name}: {exc}") from exc
+            for column in self._missing_scalar_indexes(table):
+                try:
+                    _retry(lambda column=column: table.create_index(column, config=_scalar_index_config(column)))
+                except RuntimeError as exc:
+                    if "already exists" not in str(exc):
+                        raise VectorStoreError(f"cannot index column {column} of table {table.name}: {exc}") from exc
+
+    @staticmethod
+    def _missing_scalar_indexes(table: Any) -> list[str]:
+        indexed = {tuple(index.columns) for index in table.list_indices()}
+        return [column for column in SCALAR_INDEXED if (column,) not in indexed]
 
     # -- VectorStore ----------------------------------------------------------------------------------------
 
@@ -375,7 +390,8 @@ class LanceDBVectorStore:
             action = maintenance_due(state, self.index_policy, force=force)
             if action is IndexAction.BUILD:
                 started = time.perf_counter()
-                name = build_index(table, state)
+                name = build_index(table, state, self.index_policy)
+                refresh_index(table)  # the scalar indexes cover the rows they were built on: fold the rest in
                 log.info("built vector index %s of %s in %.1fs", name, table.name, time.perf_counter() - started)
             elif action is IndexAction.REFRESH:
                 refresh_index(table)
