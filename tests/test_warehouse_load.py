@@ -34,8 +34,10 @@ from lightfast_pipeline.catalog.models import (
 from lightfast_pipeline.cli.app import app
 from lightfast_pipeline.metrics import rollup
 from lightfast_pipeline.metrics.freshness import PROJECT_HASH_CURSOR, models_current
+from lightfast_pipeline.metrics.ranges import StatsRange
 from lightfast_pipeline.metrics.record import record_metric
 from lightfast_pipeline.metrics.refresh import load_into
+from lightfast_pipeline.metrics.stats import read_models, read_stats
 from lightfast_pipeline.metrics.writer import warehouse_writer, writer_busy
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
@@ -304,6 +306,25 @@ def test_readers_never_wait_for_the_writer_and_the_writer_never_waits_for_reader
     finally:
         analyst.kill()
         analyst.wait()
+
+
+def test_a_process_reads_the_swapped_in_file_after_a_refresh(
+    lightfast_env: Settings, instance: DagsterInstance, prebuilt: None
+) -> None:
+    """The reader keeps one attached warehouse per process: a session opened before a refresh keeps its
+    snapshot, the next read after the writer swapped a new file in sees the new runs."""
+    runtime = Runtime(lightfast_env)
+    seed_catalog(runtime)
+    now = datetime.now(UTC).replace(microsecond=0)
+    add_run(instance, now - timedelta(hours=1), succeeded(now - timedelta(hours=1), 1000))
+    load(lightfast_env, instance)
+    window = StatsRange(now - timedelta(days=1), now + timedelta(minutes=1))
+    assert read_stats(lightfast_env.warehouse_path, window)["jobs"]["total"] == 1
+    with read_models(lightfast_env.warehouse_path, window) as before:
+        add_run(instance, now - timedelta(minutes=5), succeeded(now - timedelta(minutes=5), 3000))
+        load(lightfast_env, instance)
+        assert read_stats(lightfast_env.warehouse_path, window)["jobs"]["total"] == 2
+        assert before.execute("select total from job_stats").fetchall() == [(1,)]
 
 
 ANALYST = """
