@@ -158,9 +158,8 @@ def main() -> None:
             path, stats_range, compare=True, percentiles=True, timeseries=True, health=True
         )
         wall, cpu = timed_cpu(everything)
-        print(
-            f"{name:<6} {'all (--json)':<12} {wall:>8.1f} {cpu:>7.1f} {wall / GOAL_MS:>7.2f} {timed(cold(everything)):>12.1f}"
-        )
+        one_shot = timed(cold(everything))
+        print(f"{name:<6} {'all (--json)':<12} {wall:>8.1f} {cpu:>7.1f} {wall / GOAL_MS:>7.2f} {one_shot:>12.1f}")
 
         def direct(stats_range=stats_range) -> object:
             with stats.read_models(path, stats_range) as con:
@@ -174,9 +173,7 @@ def main() -> None:
     copy = timed(lambda: shutil.copyfile(path, directory / "copy.duckdb"), repeat=3)
     print(f"writer copy of the warehouse file: {copy:.0f} ms")
     verdict = "OK" if worst <= GOAL_MS else "OVER"
-    print(
-        f"slowest single section (attached): {worst:.1f} ms, {worst / GOAL_MS:.2f} x the {GOAL_MS:.0f} ms goal: {verdict}"
-    )
+    print(f"slowest single section (attached): {worst:.1f} ms = {worst / GOAL_MS:.2f} x the goal: {verdict}")
 
 
 if __name__ == "__main__":
