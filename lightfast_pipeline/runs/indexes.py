@@ -3,10 +3,11 @@
 ``jobs.statistics`` selects the runs created after a time that carry a workspace tag. Dagster indexes runs by
 status and update time and run tags by (key, value) only, so that aggregate read the whole ``runs`` table (the
 serialised run is stored inline: ~1.3 KB a row) and every matching ``run_tags`` row from the heap. These
-covering indexes hold exactly the columns it reads (PostgreSQL ``INCLUDE``; SQLite appends them to the key):
+covering indexes hold exactly the columns it reads:
 
-- ``lightfast_runs_by_created``: runs (create_timestamp) with run_id, status, start_time, end_time;
-- ``lightfast_run_tags_by_value``: run_tags (key, value) with run_id.
+- ``lightfast_runs_by_created``: runs (create_timestamp) with run_id, status, start_time, end_time (PostgreSQL
+  ``INCLUDE``; SQLite appends them to the key);
+- ``lightfast_run_tags_by_value``: run_tags (key, value, run_id): one seek answers "does this run carry this tag".
 
 They are ours, not Dagster's: named ``lightfast_*``, created only when missing (Dagster's migrations test for
 their own index names, so they neither see nor trip over these), and created again by the next process if a
@@ -21,13 +22,13 @@ from dagster._core.storage.runs.sql_run_storage import SqlRunStorage
 
 INDEXES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "lightfast_runs_by_created": ("runs", ("create_timestamp",), ("run_id", "status", "start_time", "end_time")),
-    "lightfast_run_tags_by_value": ("run_tags", ("key", "value"), ("run_id",)),
+    "lightfast_run_tags_by_value": ("run_tags", ("key", "value", "run_id"), ()),
 }
 
 
 def _ddl(name: str, dialect: str) -> str:
     table, keys, included = INDEXES[name]
-    if dialect == "postgresql":
+    if dialect == "postgresql" and included:
         columns = f"({', '.join(keys)}) include ({', '.join(included)})"
     else:
         columns = f"({', '.join(keys + included)})"
