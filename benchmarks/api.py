@@ -210,12 +210,16 @@ def stats_functions(home: Path) -> dict[str, Callable[[], object]]:
         from lightfast_pipeline.workspaces.workspace import find_workspace
 
         workspace_id = find_workspace(session, "acme").id
+
+    def section(text: str, **asked: bool) -> Callable[[], object]:
+        return lambda: read_stats(warehouse, parse_range(text), workspace="acme", summary=False, **asked)
+
     return {
         "statistics": lambda: workspace_statistics(runtime, workspace_id),
-        "comparison": lambda: read_stats(warehouse, parse_range("30d"), workspace="acme", compare=True),
-        "percentiles": lambda: read_stats(warehouse, parse_range("30d"), workspace="acme", percentiles=True),
-        "timeseries7": lambda: read_stats(warehouse, parse_range("7d"), workspace="acme", timeseries=True),
-        "timeseries30": lambda: read_stats(warehouse, parse_range("30d"), workspace="acme", timeseries=True),
+        "comparison": section("30d", compare=True),
+        "percentiles": section("30d", percentiles=True),
+        "timeseries7": section("7d", timeseries=True),
+        "timeseries30": section("30d", timeseries=True),
         "health": lambda: health_tree(warehouse, parse_range("30d"), "acme"),
         "jobs": lambda: jobs.statistics(runtime.instance, "acme", timedelta(hours=24 * 31)),
     }

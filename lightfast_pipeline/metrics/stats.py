@@ -176,16 +176,17 @@ def read_stats(
     percentiles: bool = False,
     timeseries: bool = False,
     health: bool = False,
+    summary: bool = True,
 ) -> dict[str, Any]:
-    """The ``lightfast stats --json`` object: jobs, documents, sources and the sections asked for."""
+    """The ``lightfast stats --json`` object: jobs, documents, sources (``summary=False``: not computed, for a
+    caller that wants one section) and the sections asked for."""
     with read_models(warehouse, stats_range, workspace) as con:
         result: dict[str, Any] = {
             "range": {"from": _iso(stats_range.start), "to": _iso(stats_range.end)},
             "workspace": workspace,
-            "jobs": jobs_section(con),
-            "documents": documents_section(con),
-            "sources": sources_section(con),
         }
+        if summary:
+            result |= {"jobs": jobs_section(con), "documents": documents_section(con), "sources": sources_section(con)}
         if compare:
             result["comparison"] = comparison_section(con)
         if percentiles:
