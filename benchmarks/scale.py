@@ -263,7 +263,7 @@ def bench_stats(runs: int) -> None:
     """Each stats query over ``runs`` runs in load order, against the same runs in random physical order."""
     import duckdb
 
-    from benchmarks.metrics import END, build, timed
+    from benchmarks.metrics import END, build, cold, timed
     from lightfast_pipeline.metrics import stats
     from lightfast_pipeline.metrics.ranges import StatsRange
 
@@ -296,7 +296,7 @@ def bench_stats(runs: int) -> None:
             with stats.read_models(loaded, window) as open_connection:
                 for section, read in sections.items():
                     cli, shuffled_cli = (
-                        timed(lambda path=path, read=read, window=window: _read(stats, path, window, read))
+                        timed(cold(lambda path=path, read=read, window=window: _read(stats, path, window, read)))
                         for path in (loaded, shuffled)
                     )
                     alone = timed(lambda read=read: read(open_connection))

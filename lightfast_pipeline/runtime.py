@@ -63,7 +63,11 @@ class Runtime:
 
     @cached_property
     def instance(self) -> DagsterInstance:
-        """The Dagster instance in ``$DAGSTER_HOME`` (run history = jobs record)."""
+        """The Dagster instance in ``$DAGSTER_HOME`` (run history = jobs record), with our run-table indexes."""
         from dagster import DagsterInstance
 
-        return DagsterInstance.get()
+        from lightfast_pipeline.runs.indexes import ensure_run_indexes
+
+        instance = DagsterInstance.get()
+        ensure_run_indexes(instance)
+        return instance

@@ -15,7 +15,16 @@ from lightfast_pipeline.metrics_definitions import defs as metrics_defs
 from lightfast_pipeline.runs.locations import CODE_LOCATIONS
 from tests.support.snapshot import SNAPSHOT, render, snapshot
 
-RAW_TABLES = {"deliveries", "documents", "metric_points", "repositories", "runs", "stores", "workspaces"}
+RAW_TABLES = {
+    "deliveries",
+    "documents",
+    "metric_points",
+    "repositories",
+    "run_hours",
+    "runs",
+    "stores",
+    "workspaces",
+}
 NOT_IN_RUN_WORKERS = """
 import sys
 import lightfast_pipeline.definitions

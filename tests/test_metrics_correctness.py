@@ -1,7 +1,8 @@
 """Every stats figure against a brute-force Python computation over thousands of generated runs.
 
 Layer: the warehouse's raw tables are filled directly (runs with known created/started/ended times, metric
-points, documents, sources), then the real dbt_metrics models are built with ``dbt build`` and read through
+points, documents, sources) and the hourly rollup is built from them as the loader builds it, then the real
+dbt_metrics models are built with ``dbt build`` and read through
 ``metrics.stats.read_stats`` exactly as ``lightfast stats --json`` reads them. Loading from Dagster and the
 catalog is covered by tests/test_warehouse_load.py.
 """
@@ -20,9 +21,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from lightfast_pipeline.metrics import rollup
 from lightfast_pipeline.metrics.loader import upsert
 from lightfast_pipeline.metrics.ranges import StatsRange
-from lightfast_pipeline.metrics.stats import read_stats
+from lightfast_pipeline.metrics.stats import read_models, read_stats
 from tests.test_warehouse_load import template
 
 __all__ = ["template"]  # the built models, shared with test_warehouse_load
@@ -190,6 +192,7 @@ def warehouse(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     runs = generate_runs(6000)
     points = generate_points(3000)
     upsert(con, "raw.runs", [{**r.__dict__, "storage_id": i} for i, r in enumerate(runs)])
+    rollup.rebuild(con)
     upsert(con, "raw.metric_points", points)
     upsert(
         con,
@@ -451,3 +454,61 @@ def test_documents_and_sources(warehouse) -> None:
     beta = read_stats(path, StatsRange(*RANGES["24h"]), workspace="beta")
     assert beta["sources"] == {"total": 1, "by_type": {"github": 1}}
     assert beta["documents"]["total"] == 100  # store 3 is beta's
+
+
+# ---- the hourly rollup: the same figures as aggregating fct_jobs directly, to the last bit ------------------
+
+DIRECT_JOBS = """
+select count(*) as total,
+       count(*) filter (where status = 'completed') as completed,
+       count(*) filter (where status = 'failed') as failed,
+       count(*) filter (where status = 'cancelled') as cancelled,
+       count(*) filter (where status = 'queued') as queued,
+       count(*) filter (where status = 'running') as running,
+       avg(duration_ms) filter (where status = 'completed') as avg_duration_ms
+from fct_jobs
+where created_at >= getvariable('lf_from') and created_at < getvariable('lf_to')
+  and (getvariable('lf_workspace') is null or workspace = getvariable('lf_workspace'))
+"""
+DIRECT_HOURLY = DIRECT_JOBS.replace("select count(*)", "select created_hour, count(*)") + " group by 1 order by 1"
+
+
+@pytest.fixture(scope="module")
+def untagged(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated runs, one in ten without a workspace tag (its repository's workspace applies)."""
+    path, con = empty_warehouse(template, tmp_path_factory.mktemp("untagged"))
+    rows = [
+        {**r.__dict__, "storage_id": i, "workspace": None if i % 10 == 0 else r.workspace}
+        for i, r in enumerate(generate_runs(6000, seed=23))
+    ]
+    upsert(con, "raw.runs", rows)
+    upsert(con, "raw.workspaces", [{"id": i, "slug": s, "name": s} for i, s in WORKSPACES.items()])
+    upsert(
+        con,
+        "raw.repositories",
+        [{"id": i, "uid": uid, "workspace_id": w, "store_id": s} for uid, (i, w, s, *_) in REPOS.items()],
+    )
+    upsert(con, "raw.stores", [{"id": i, "workspace_id": w, "slug": s} for i, (w, s) in STORES.items()])
+    rollup.rebuild(con)
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+@pytest.mark.parametrize("workspace", [None, "acme"])
+def test_rollup_models_equal_the_direct_aggregate_exactly(untagged: Path, name: str, workspace: str | None) -> None:
+    """job_stats and job_hourly (whole hours from raw.run_hours, edges from fct_jobs) against one aggregate
+    over fct_jobs: equal values, not merely close ones."""
+    stats_range = StatsRange(*RANGES[name])
+    with read_models(untagged, stats_range, workspace) as con:
+        direct = con.execute(DIRECT_JOBS).fetchall()
+        models = con.execute(
+            "select total, completed, failed, cancelled, queued, running, avg_duration_ms from job_stats"
+        ).fetchall()
+        assert models == direct
+        hourly = con.execute(DIRECT_HOURLY).fetchall()
+        series = con.execute(
+            "select hour, jobs, completed, failed, avg_duration_ms from job_hourly where jobs > 0 order by hour"
+        ).fetchall()
+        assert series == [(h, total, done, failed, mean) for h, total, done, failed, _, _, _, mean in hourly]
+    assert direct[0][0] > 0 or name in ("empty-day", "cancelled-only")

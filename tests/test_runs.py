@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from dagster import (
     AssetMaterialization,
@@ -30,6 +31,7 @@ from lightfast_pipeline.catalog.models import ActivityEvent
 from lightfast_pipeline.cli.app import app as cli_app
 from lightfast_pipeline.cli.common import get_runtime
 from lightfast_pipeline.runs import jobs as runs
+from lightfast_pipeline.runs.indexes import INDEXES, ensure_run_indexes, missing_run_indexes
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.workspaces.workspace import get_or_create_organization
@@ -346,3 +348,25 @@ def test_error_of_a_run_failed_from_outside_explains_why(instance: DagsterInstan
         "Canceling due to exceeding maximum runtime of 15 seconds. "
         "This run has been marked as failed from outside the execution context."
     )
+
+
+def test_run_indexes_are_created_once_used_and_change_no_figure(instance: DagsterInstance) -> None:
+    """Our covering indexes on Dagster's run tables: created when missing (idempotent), chosen by the planner
+    for the statistics query, and the statistics are equal with and without them."""
+    now = datetime.now(UTC)
+    for hours, status in [(1, DagsterRunStatus.SUCCESS), (2, DagsterRunStatus.FAILURE), (30, DagsterRunStatus.SUCCESS)]:
+        _historical(instance, now - timedelta(hours=hours), status)
+    report_job.execute_in_process(instance=instance, tags=_tags())
+    before = [runs.statistics(instance, "default", timedelta(hours=h)).to_dict() for h in (24, 48)]
+
+    assert missing_run_indexes(instance) == list(INDEXES)
+    assert ensure_run_indexes(instance) == list(INDEXES)
+    assert ensure_run_indexes(instance) == [] and missing_run_indexes(instance) == []
+    assert [runs.statistics(instance, "default", timedelta(hours=h)).to_dict() for h in (24, 48)] == before
+
+    with instance.run_storage.connect() as connection:
+        query = runs.statistics_query("default", now - timedelta(hours=24))
+        compiled = query.compile(connection, compile_kwargs={"literal_binds": True})
+        plan = " ".join(str(row) for row in connection.execute(sa.text(f"explain query plan {compiled}")))
+    # SQLite: the range of the runs index, one seek in the tag index per run (PostgreSQL: benchmarks/jobs.py)
+    assert "COVERING INDEX lightfast_runs_by_created" in plan and "COVERING INDEX lightfast_run_tags_by_value" in plan

@@ -32,9 +32,12 @@ from lightfast_pipeline.catalog.models import (
     Workspace,
 )
 from lightfast_pipeline.cli.app import app
+from lightfast_pipeline.metrics import rollup
 from lightfast_pipeline.metrics.freshness import PROJECT_HASH_CURSOR, models_current
+from lightfast_pipeline.metrics.ranges import StatsRange
 from lightfast_pipeline.metrics.record import record_metric
 from lightfast_pipeline.metrics.refresh import load_into
+from lightfast_pipeline.metrics.stats import read_models, read_stats
 from lightfast_pipeline.metrics.writer import warehouse_writer, writer_busy
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
@@ -218,6 +221,67 @@ def test_incremental_load_updates_unfinished_runs_and_deletions(
     assert raw(lightfast_env, "select count(*) from raw.documents") == [(2,)]
 
 
+def rollup_rows(path: Path) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("select * from raw.run_hours order by all").fetchall()
+
+
+def test_incremental_rollup_equals_a_full_rollup_after_status_changes_and_deletions(
+    lightfast_env: Settings, instance: DagsterInstance, tmp_path: Path
+) -> None:
+    """Runs rolled up while queued, then started, then finished; a new hour; a queued run deleted; a run without
+    a workspace tag: after each load the incrementally kept ``raw.run_hours`` equals one rebuilt from scratch."""
+    runtime = Runtime(lightfast_env)
+    seed_catalog(runtime)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    t = now - timedelta(hours=5)
+    queued = [add_run(instance, t + timedelta(minutes=m)) for m in (0, 10, 59)]
+    add_run(instance, t + timedelta(hours=1), succeeded(t + timedelta(hours=1), 1500))
+    doomed = add_run(instance, t + timedelta(hours=2))
+    add_run(instance, t, succeeded(t, 700), job_name="refresh_warehouse")
+
+    def check() -> list[tuple]:
+        kept = rollup_rows(lightfast_env.warehouse_path)
+        copy = tmp_path / "rebuilt.duckdb"
+        shutil.copyfile(lightfast_env.warehouse_path, copy)
+        with duckdb.connect(str(copy)) as con:
+            rollup.rebuild(con)
+        assert kept == rollup_rows(copy)
+        return kept
+
+    load(lightfast_env, instance)
+    first = check()
+    assert [(row[0], row[4], row[5]) for row in first if row[1] == INGEST] == [
+        (t.replace(tzinfo=None), "queued", 3),
+        ((t + timedelta(hours=1)).replace(tzinfo=None), "completed", 1),
+        ((t + timedelta(hours=2)).replace(tzinfo=None), "queued", 1),
+    ]
+
+    advance(instance, queued[0], DagsterEventType.PIPELINE_START, t + timedelta(minutes=1))
+    advance(instance, queued[1], DagsterEventType.PIPELINE_START, t + timedelta(minutes=11))
+    load(lightfast_env, instance)
+    assert {(row[4], row[5]) for row in check() if row[0] == t.replace(tzinfo=None) and row[1] == INGEST} == {
+        ("running", 2),
+        ("queued", 1),
+    }
+
+    advance(instance, queued[0], DagsterEventType.PIPELINE_SUCCESS, t + timedelta(minutes=3))
+    advance(instance, queued[1], DagsterEventType.PIPELINE_FAILURE, t + timedelta(minutes=12))
+    for event_type, at in succeeded(t + timedelta(hours=1), 2500):
+        advance(instance, queued[2], event_type, at)
+    instance.delete_run(doomed)
+    untagged = DagsterRun(job_name=INGEST, run_id=make_new_run_id(), tags={}, status=DagsterRunStatus.NOT_STARTED)
+    instance.run_storage.add_historical_run(untagged, now - timedelta(minutes=20))
+    for event_type, at in succeeded(now - timedelta(minutes=19), 900):
+        advance(instance, untagged.run_id, event_type, at)
+    loaded = load(lightfast_env, instance)
+    assert loaded["run_hours"] == 3  # t (three runs changed), t + 2 h (deleted), the newest hour
+    last = check()
+    first_hour = [(row[4], row[5], row[7]) for row in last if row[1] == INGEST and row[0] == t.replace(tzinfo=None)]
+    assert first_hour == [("completed", 2, 120_000 + 2500), ("failed", 1, 60_000)]
+    assert not [row for row in last if row[0] == (t + timedelta(hours=2)).replace(tzinfo=None)]
+
+
 def test_readers_never_wait_for_the_writer_and_the_writer_never_waits_for_readers(
     lightfast_env: Settings, instance: DagsterInstance, prebuilt: None
 ) -> None:
@@ -242,6 +306,25 @@ def test_readers_never_wait_for_the_writer_and_the_writer_never_waits_for_reader
     finally:
         analyst.kill()
         analyst.wait()
+
+
+def test_a_process_reads_the_swapped_in_file_after_a_refresh(
+    lightfast_env: Settings, instance: DagsterInstance, prebuilt: None
+) -> None:
+    """The reader keeps one attached warehouse per process: a session opened before a refresh keeps its
+    snapshot, the next read after the writer swapped a new file in sees the new runs."""
+    runtime = Runtime(lightfast_env)
+    seed_catalog(runtime)
+    now = datetime.now(UTC).replace(microsecond=0)
+    add_run(instance, now - timedelta(hours=1), succeeded(now - timedelta(hours=1), 1000))
+    load(lightfast_env, instance)
+    window = StatsRange(now - timedelta(days=1), now + timedelta(minutes=1))
+    assert read_stats(lightfast_env.warehouse_path, window)["jobs"]["total"] == 1
+    with read_models(lightfast_env.warehouse_path, window) as before:
+        add_run(instance, now - timedelta(minutes=5), succeeded(now - timedelta(minutes=5), 3000))
+        load(lightfast_env, instance)
+        assert read_stats(lightfast_env.warehouse_path, window)["jobs"]["total"] == 2
+        assert before.execute("select total from job_stats").fetchall() == [(1,)]
 
 
 ANALYST = """

@@ -39,22 +39,72 @@
     quantiles[1] as p50, quantiles[2] as p95, quantiles[3] as p99, max, sample_size
 {%- endmacro %}
 
+{#
+  The ingestion jobs created in [range_from, range_to), counted per (hour, workspace, status): runs, timed runs
+  and the sum of their durations (ms). Whole hours come from the hourly rollup raw.run_hours (kept by the
+  loader, lightfast_pipeline/metrics/rollup.py), the partial hours at either end from fct_jobs: the same runs
+  as fct_jobs over the range, summed in two steps, so every figure stays exact (durations are whole ms, so
+  their sums are exact in a double). The workspace is resolved as in fct_jobs (the run's tag, else its
+  repository's workspace).
+#}
+{% macro job_counts(range_from, range_to) -%}
+    {%- set whole_from = "(date_trunc('hour', (" ~ range_from ~ ") - interval 1 microsecond) + interval 1 hour)" -%}
+    {%- set whole_to = "date_trunc('hour', " ~ range_to ~ ")" -%}
+    select
+        h.hour,
+        coalesce(h.workspace, repo.workspace) as workspace,
+        h.status,
+        h.runs,
+        h.timed,
+        h.duration_ms_sum::double as duration_ms_sum
+    from {{ source('raw', 'run_hours') }} as h
+    left join {{ ref('stg_repositories') }} as repo on repo.uid = h.repository_uid
+    where h.job_name = '{{ var("ingest_job") }}' and h.hour >= {{ whole_from }} and h.hour < {{ whole_to }}
+    union all
+    select
+        created_hour,
+        workspace,
+        status,
+        count(*),
+        count(duration_ms),
+        coalesce(sum(duration_ms), 0)
+    from {{ ref('fct_jobs') }}
+    where (created_at >= {{ range_from }} and created_at < least({{ whole_from }}, {{ range_to }}))
+       or (created_at >= greatest({{ whole_to }}, {{ whole_from }}) and created_at < {{ range_to }})
+    group by all
+{%- endmacro %}
+
+{# Mean duration (ms) of the completed jobs of job_counts() rows; NULL when none has a duration. #}
+{% macro completed_mean() -%}
+    sum(duration_ms_sum) filter (where status = 'completed')
+        / nullif(sum(timed) filter (where status = 'completed'), 0)
+{%- endmacro %}
+
 {# Job statistics of the runs created in [range_from, range_to), as one row. #}
 {% macro job_stats(range_from, range_to) -%}
     select
         {{ range_from }} as range_from,
         {{ range_to }} as range_to,
-        count(*) as total,
-        count(*) filter (where status = 'completed') as completed,
-        count(*) filter (where status = 'failed') as failed,
-        count(*) filter (where status = 'cancelled') as cancelled,
-        count(*) filter (where status = 'queued') as queued,
-        count(*) filter (where status = 'running') as running,
-        {{ success_rate("count(*) filter (where status = 'completed')",
-                        "count(*) filter (where status = 'failed')") }} as success_rate,
-        avg(duration_ms) filter (where status = 'completed') as avg_duration_ms
-    from {{ ref('fct_jobs') }}
-    where created_at >= {{ range_from }} and created_at < {{ range_to }} and {{ lf_in_workspace('workspace') }}
+        total,
+        completed,
+        failed,
+        cancelled,
+        queued,
+        running,
+        {{ success_rate("completed", "failed") }} as success_rate,
+        avg_duration_ms
+    from (
+        select
+            coalesce(sum(runs), 0)::bigint as total,
+            coalesce(sum(runs) filter (where status = 'completed'), 0)::bigint as completed,
+            coalesce(sum(runs) filter (where status = 'failed'), 0)::bigint as failed,
+            coalesce(sum(runs) filter (where status = 'cancelled'), 0)::bigint as cancelled,
+            coalesce(sum(runs) filter (where status = 'queued'), 0)::bigint as queued,
+            coalesce(sum(runs) filter (where status = 'running'), 0)::bigint as running,
+            {{ completed_mean() }} as avg_duration_ms
+        from ({{ job_counts(range_from, range_to) }})
+        where {{ lf_in_workspace('workspace') }}
+    )
 {%- endmacro %}
 
 {# Percentiles of one metric type's values recorded in the range. #}

@@ -2,7 +2,8 @@
 
 Each table keeps a cursor in ``raw.cursors``; nothing is copied twice except what can still change:
 - runs: new runs after the last loaded run (Dagster storage order), plus every run still queued or running is
-  fetched again (and dropped if Dagster no longer has it);
+  fetched again (and dropped if Dagster no longer has it); the hours they belong to are then rolled up again
+  (``raw.run_hours``, :mod:`lightfast_pipeline.metrics.rollup`);
 - metric points: ids above the cursor, re-reading the last ``ID_OVERLAP`` ids (an id can commit after a higher
   one on PostgreSQL); rows are upserted by id;
 - webhook deliveries: seqs above the cursor, plus every delivery still ``received``;
@@ -33,6 +34,7 @@ from lightfast_pipeline.catalog.models import (
     WebhookDelivery,
     Workspace,
 )
+from lightfast_pipeline.metrics import rollup
 from lightfast_pipeline.runs.jobs import job_from_record
 
 BATCH = 5000
@@ -74,19 +76,31 @@ create table if not exists raw.repositories (
 """
 
 UNFINISHED_STATUSES = ("queued", "running")
-RAW_TABLES = ("runs", "metric_points", "deliveries", "documents", "workspaces", "stores", "repositories")
+RAW_TABLES = (
+    "runs",
+    "run_hours",
+    "metric_points",
+    "deliveries",
+    "documents",
+    "workspaces",
+    "stores",
+    "repositories",
+)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw tables (idempotent)."""
+    """Create the raw tables and the hourly rollup (idempotent)."""
     con.execute(SCHEMA)
+    con.execute(rollup.SCHEMA)
 
 
 def load_all(con: duckdb.DuckDBPyConnection, instance: DagsterInstance, session: Session) -> dict[str, int]:
     """Bring every raw table up to date; returns how many rows each load wrote."""
     ensure_schema(con)
+    runs, hours = load_runs(con, instance)
     counts = {
-        "runs": load_runs(con, instance),
+        "runs": runs,
+        "run_hours": hours,
         "metric_points": load_metric_points(con, session),
         "deliveries": load_deliveries(con, session),
         "documents": load_documents(con, session),
@@ -125,9 +139,13 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def load_runs(con: duckdb.DuckDBPyConnection, instance: DagsterInstance) -> int:
-    """Re-load unfinished runs, then every run after the cursor."""
-    written = 0
+def load_runs(con: duckdb.DuckDBPyConnection, instance: DagsterInstance) -> tuple[int, int]:
+    """Re-load unfinished runs, then every run after the cursor, then roll up the hours they touched.
+
+    Returns the runs written and the rollup hours recomputed.
+    """
+    rollup.ensure(con)
+    written, hours = 0, set()
     unfinished = [
         row[0]
         for row in con.execute(
@@ -136,9 +154,15 @@ def load_runs(con: duckdb.DuckDBPyConnection, instance: DagsterInstance) -> int:
     ]
     for chunk in _chunks(unfinished, 500):
         records = instance.get_run_records(RunsFilter(run_ids=chunk))
-        written += upsert(con, "raw.runs", [run_row(r) for r in records])
+        written += _upsert_runs(con, records, hours)
         gone = sorted(set(chunk) - {r.dagster_run.run_id for r in records})
         if gone:
+            hours.update(
+                rollup.hour_of(row[0])
+                for row in con.execute(
+                    "select created_at from raw.runs where run_id in (select unnest(?))", [gone]
+                ).fetchall()
+            )
             con.execute("delete from raw.runs where run_id in (select unnest(?))", [gone]).fetchall()
     cursor = get_cursor(con, "runs")
     if cursor is not None and not instance.has_run(cursor):
@@ -147,10 +171,17 @@ def load_runs(con: duckdb.DuckDBPyConnection, instance: DagsterInstance) -> int:
         records = instance.get_run_records(limit=BATCH, cursor=cursor, ascending=True)
         if not records:
             break
-        written += upsert(con, "raw.runs", [run_row(r) for r in records])
+        written += _upsert_runs(con, records, hours)
         cursor = records[-1].dagster_run.run_id
         set_cursor(con, "runs", cursor)
-    return written
+    return written, rollup.refresh_hours(con, hours)
+
+
+def _upsert_runs(con: duckdb.DuckDBPyConnection, records: Sequence[RunRecord], hours: set[datetime]) -> int:
+    """Upsert run rows, adding the rollup hours they belong to to ``hours``."""
+    rows = [run_row(r) for r in records]
+    hours.update(rollup.hour_of(row["created_at"]) for row in rows)
+    return upsert(con, "raw.runs", rows)
 
 
 def load_metric_points(con: duckdb.DuckDBPyConnection, session: Session) -> int:

@@ -1,5 +1,6 @@
 -- Every UTC hour that overlaps the range, including hours without jobs. success_rate is NULL for an hour
--- without finished (completed or failed) jobs; avg_duration_ms is over the hour's completed jobs.
+-- without finished (completed or failed) jobs; avg_duration_ms is over the hour's completed jobs. Counted by
+-- job_counts() (macros/formulas.sql): whole hours from the hourly rollup.
 with bounds as (
     select {{ lf_from() }} as range_from, {{ lf_to() }} as range_to
 ),
@@ -12,13 +13,13 @@ hours as (
 ),
 per_hour as (
     select
-        j.created_hour as hour,
-        count(*) as jobs,
-        count(*) filter (where j.status = 'completed') as completed,
-        count(*) filter (where j.status = 'failed') as failed,
-        avg(j.duration_ms) filter (where j.status = 'completed') as avg_duration_ms
-    from {{ ref('fct_jobs') }} as j, bounds as b
-    where j.created_at >= b.range_from and j.created_at < b.range_to and {{ lf_in_workspace('j.workspace') }}
+        hour,
+        sum(runs)::bigint as jobs,
+        coalesce(sum(runs) filter (where status = 'completed'), 0)::bigint as completed,
+        coalesce(sum(runs) filter (where status = 'failed'), 0)::bigint as failed,
+        {{ completed_mean() }} as avg_duration_ms
+    from ({{ job_counts(lf_from(), lf_to()) }})
+    where {{ lf_in_workspace('workspace') }}
     group by 1
 )
 select

@@ -42,7 +42,9 @@ def _warehouse(call: Any) -> dict[str, Any]:
 def _stats(runtime: Runtime, principal: Principal, text: str, **sections: bool) -> dict[str, Any]:
     stats_range = _range(text)
     return _warehouse(
-        lambda: read_stats(runtime.settings.warehouse_path, stats_range, workspace=principal.workspace_slug, **sections)
+        lambda: read_stats(
+            runtime.settings.warehouse_path, stats_range, workspace=principal.workspace_slug, summary=False, **sections
+        )
     )
 
 
