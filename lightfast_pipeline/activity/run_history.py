@@ -6,9 +6,9 @@ storage has no index on the creation time, so one timeline page over 100,000 run
 run storage's own tables (``runs``, ``run_tags``; the public schema of Dagster's SQL run storages, SQLite and
 PostgreSQL) instead:
 
-- the index ``lightfast_runs_created (create_timestamp, run_id)``, added once per process when missing
-  (:func:`ensure_index`; concurrently on PostgreSQL, so run writers are never blocked), lets a page walk the
-  newest runs and stop after ``limit`` rows; the keyset ``(create_timestamp, run_id)`` continues a page;
+- the index ``lightfast_runs_by_created (create_timestamp, run_id, …)`` (``runs/indexes.py``, created by
+  ``Runtime.instance``) lets a page walk the newest runs and stop after ``limit`` rows; the keyset
+  ``(create_timestamp, run_id)`` continues a page;
 - tag filters are ``EXISTS`` subqueries on ``run_tags`` (index ``idx_run_tags_run_idx``), probed only for the
   runs the walk visits;
 - a text search first reads the distinct users, repository names, triggers and job names (one index probe per
@@ -20,7 +20,6 @@ PostgreSQL) instead:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,15 +28,13 @@ from typing import Any
 from dagster import DagsterRunStatus
 from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
 from dagster._core.storage.runs.sql_run_storage import SqlRunStorage
-from sqlalchemy import exists, false, func, inspect, literal, not_, or_, select, text, tuple_
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import exists, false, func, literal, not_, or_, select, text, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
 from lightfast_pipeline import tags
 
-INDEX = "lightfast_runs_created"
 SHOWN_TAGS = (tags.WORKSPACE, tags.REPOSITORY, tags.REPOSITORY_NAME, tags.USER, tags.TRIGGER, tags.DELIVERY)
 SEARCHED_TAGS = (tags.USER, tags.REPOSITORY_NAME, tags.TRIGGER)
 JOB = "job"  # key of the job names in RunQuery.search_values
@@ -61,8 +58,6 @@ WITH RECURSIVE found(value) AS (
 )
 SELECT value FROM found WHERE value IS NOT NULL
 """)
-_indexed: set[int] = set()  # run storages (by id) checked by this process
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,26 +93,6 @@ class RunRow:
     tags: dict[str, str]
 
 
-def ensure_index(storage: SqlRunStorage) -> None:
-    """Create the creation-time index on ``runs`` unless it exists (checked once per process and storage).
-
-    Without it the timeline is correct but each page sorts every run. A storage that refuses the DDL (a
-    read-only role) is logged and read without the index.
-    """
-    if id(storage) in _indexed:
-        return
-    with storage.connect() as connection:
-        present = any(index["name"] == INDEX for index in inspect(connection).get_indexes(RunsTable.name))
-        if not present:
-            concurrently = "CONCURRENTLY " if connection.dialect.name == "postgresql" else ""
-            statement = f"CREATE INDEX {concurrently}IF NOT EXISTS {INDEX} ON runs (create_timestamp, run_id)"
-            try:
-                connection.execute(text(statement))
-            except SQLAlchemyError as error:
-                log.warning("run history read without index %s (%s): pages sort every run", INDEX, error)
-    _indexed.add(id(storage))
-
-
 def resolve_search(storage: SqlRunStorage, query: RunQuery) -> RunQuery:
     """``query`` with the job names and the user, repository name and trigger tag values that contain its
     search text (matched in Python, exactly as the row is), read as distinct values through the run storage's
@@ -143,7 +118,6 @@ def newest_runs(
     ``before`` continues after a key: ``(created, run_id)`` excludes that run and every later one,
     ``(created, None)`` every run created at or after that instant.
     """
-    ensure_index(storage)
     runs = RunsTable.c
     selected = select(
         runs.run_id, runs.pipeline_name, runs.status, runs.create_timestamp, runs.start_time, runs.end_time
