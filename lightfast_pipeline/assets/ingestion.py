@@ -152,6 +152,7 @@ def _embeddings_metadata(report: IngestReport, batch_documents: int) -> dict:
                 "documents": report.documents,
                 "chunks": report.chunks,
                 "skipped": report.skipped,
+                "batches": report.batches,
             }
         ),
     }
