@@ -75,6 +75,8 @@ def ingest_repository(runtime: Runtime, repo: str, *, full: bool, quiet: bool) -
         "commit": report.get("commit"),
         "documents": report.get("documents", EMPTY_DOCUMENTS),
         "chunks": report.get("chunks", EMPTY_CHUNKS),
+        "batches": report.get("batches", 0),
+        "blobs_read": result.blobs_read,
     }
     return summary, error
 
