@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from sqlalchemy import func, select
 
 from lightfast_pipeline.catalog.models import IngestJournal, Repository
@@ -180,6 +180,17 @@ def test_a_run_killed_at_batch_k_resumes_from_the_committed_batches(
     assert rerun.chunks["embedded"] == 600 and embedded_texts_logged(log) == 600
     assert rerun.batches == 3
     assert assert_store_equals_ledger(runtime, repository_id) == 1200
+    # Each committed batch was observed on `embeddings` as it went: 3 by the killed run, 3 by the rerun.
+    observed = DagsterInstance.get().fetch_observations(AssetKey("embeddings"), limit=10, ascending=True).records
+    progress = [{key: value.value for key, value in record.asset_observation.metadata.items()} for record in observed]
+    assert [(p["batches_committed"], p["batches"], p["documents_committed"]) for p in progress] == [
+        (1, 6, 200),
+        (2, 6, 400),
+        (3, 6, 600),
+        (1, 3, 200),
+        (2, 3, 400),
+        (3, 3, 600),
+    ]
     with runtime.session() as session:
         assert session.get(Repository, repository_id).last_ingested_commit == repo.head()
 
