@@ -11,6 +11,11 @@ same process, the ratio to it.
 - ``github``: a tree of > 100,000 entries served truncated by the local GitHub server, walked with 8 and
   with 1 concurrent listing.
 - ``tree``: the local git source's listing and the run plan at 250,000 files, against 25,000 files.
+- ``ingest``: the real ``lightfast ingest`` (a subprocess, hashing test embedder: embedding cost is not what
+  this measures) of generated repositories at each size of ``--ingest-files``: a first run killed with SIGKILL
+  (fault point ``before:commit``) in the batch that would pass ``--kill-at`` of the documents, the resumed run
+  that completes the index (texts embedded counted: only what the killed run did not commit), then a no-op
+  rerun (0 blobs read). Peak RSS of each run's process comes from ``wait4``.
 
 Usage: ``python -m benchmarks.scale [--sections store,stats,jobs,github,tree] [--vectors 1000000] ...``.
 """
@@ -34,7 +39,7 @@ import numpy as np
 if TYPE_CHECKING:
     from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore
 
-SECTIONS = ("store", "stats", "jobs", "github", "tree")
+SECTIONS = ("store", "stats", "jobs", "github", "tree", "ingest")
 NAMESPACE = "bench/scale"
 
 
@@ -453,6 +458,100 @@ def bench_tree(files: int) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# -- ingest -----------------------------------------------------------------------------------------------------
+
+
+def _lightfast(args: list[str], env: dict[str, str]) -> tuple[int, float, float, str]:
+    """Run ``lightfast *args``; returns (exit status or -signal, wall seconds, peak RSS in MB, stdout)."""
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lightfast_pipeline.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    out = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, out
+
+
+def bench_ingest(sizes: list[int], batch: int, kill_at: float) -> None:
+    """Killed initial run, resumed run, no-op rerun of ``lightfast ingest`` at each size (see module doc)."""
+    import json
+    import math
+
+    from tests.support.embedders import embedded_texts_logged
+    from tests.support.large_repo import generate_repository
+
+    print(f"== ingest: lightfast ingest of generated repositories, batches of {batch}, killed at {kill_at:.0%}")
+    directory = Path(tempfile.mkdtemp(prefix="lightfast-ingest-"))
+    peaks: dict[int, float] = {}
+    try:
+        for pages in sizes:
+            repo, home, log = directory / f"repo-{pages}", directory / f"home-{pages}", directory / f"log-{pages}"
+            files = generate_repository(repo, pages)
+            env = {
+                **os.environ,
+                "LIGHTFAST_HOME": str(home),
+                "DAGSTER_HOME": str(home / "dagster"),
+                "LIGHTFAST_EMBEDDER": "tests.support.embedders:HashingEmbedder",
+                "LIGHTFAST_INGEST_BATCH": str(batch),
+                "LIGHTFAST_TEST_EMBED_LOG": str(log),
+                "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            }
+            (home / "dagster").mkdir(parents=True)
+            assert _lightfast(["repo", "connect", str(repo)], env)[0] == 0
+            print(f"  {pages:,} pages ({files:,} files), load {os.getloadavg()[0]:.1f}:")
+            rss = []
+            if kill_at > 0:
+                batches = math.ceil(pages / batch)
+                killed_in = min(batches, max(1, math.floor(batches * kill_at) + 1))
+                committed = (killed_in - 1) * batch
+                code, wall, peak, _ = _lightfast(
+                    ["ingest", str(repo), "--json"], {**env, "LIGHTFAST_FAULT": f"before:commit:batch={killed_in}"}
+                )
+                rss.append(peak)
+                embedded = embedded_texts_logged(log)
+                print(
+                    f"    killed run: exit {code}, {wall:6.1f} s, peak RSS {peak:5.0f} MB; killed before committing "
+                    f"batch {killed_in}/{batches} ({committed:,} documents committed, {embedded:,} texts embedded)"
+                )
+                log.unlink(missing_ok=True)
+            code, wall, peak, out = _lightfast(["ingest", str(repo), "--json"], env)
+            rss.append(peak)
+            summary = json.loads(out)
+            embedded = embedded_texts_logged(log)
+            print(
+                f"    {'resumed' if kill_at > 0 else 'initial'} run: {summary['status']}, {wall:6.1f} s, peak RSS "
+                f"{peak:5.0f} MB; documents {summary['documents']}, texts embedded {embedded:,}"
+                + (f" (expected {pages - committed:,})" if kill_at > 0 else "")
+            )
+            log.unlink(missing_ok=True)
+            code, wall, peak, out = _lightfast(["ingest", str(repo), "--json"], env)
+            rss.append(peak)
+            summary = json.loads(out)
+            print(
+                f"    no-op rerun: {summary['status']}, {wall:6.1f} s, peak RSS {peak:5.0f} MB, blobs read "
+                f"{summary.get('blobs_read', '?')}, texts embedded {embedded_texts_logged(log):,}, load "
+                f"{os.getloadavg()[0]:.1f}"
+            )
+            peaks[pages] = max(rss)
+            shutil.rmtree(repo, ignore_errors=True)
+            shutil.rmtree(home, ignore_errors=True)
+        smallest = min(peaks)
+        for pages, peak in sorted(peaks.items()):
+            ratio = peak / peaks[smallest]
+            print(f"  peak RSS at {pages:,}: {peak:5.0f} MB, {ratio:.2f} times the peak at {smallest:,}")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default=",".join(SECTIONS))
@@ -464,6 +563,9 @@ def main() -> None:
     parser.add_argument("--job-runs", type=int, default=100_000, help="PostgreSQL runs (jobs)")
     parser.add_argument("--github-pages", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=250_000)
+    parser.add_argument("--ingest-files", default="25000,250000", help="comma-separated page counts (ingest)")
+    parser.add_argument("--batch", type=int, default=300, help="documents per committed batch (ingest)")
+    parser.add_argument("--kill-at", type=float, default=0.5, help="fraction of documents; 0: no killed run")
     args = parser.parse_args()
     chosen = args.sections.split(",")
     print(f"machine: {os.cpu_count()} cores, {_memory_gib():.0f} GiB; load average {os.getloadavg()[0]:.1f}")
@@ -477,6 +579,8 @@ def main() -> None:
         bench_github(args.github_pages)
     if "tree" in chosen:
         bench_tree(args.files)
+    if "ingest" in chosen:
+        bench_ingest([int(size) for size in args.ingest_files.split(",")], args.batch, args.kill_at)
 
 
 def _memory_gib() -> float:

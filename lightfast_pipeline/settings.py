@@ -173,3 +173,24 @@ def load_api_settings() -> ApiSettings:
         rate_per_minute=int(_env("LIGHTFAST_API_RATE_LIMIT", "600") or 600),
         rate_burst=int(_env("LIGHTFAST_API_BURST", "120") or 120),
     )
+
+
+DEFAULT_INGEST_BATCH = 300
+"""Documents read, chunked, embedded and committed together (``LIGHTFAST_INGEST_BATCH``)."""
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How a run is cut into batches, and the fault point a test asked for (``None`` in production)."""
+
+    batch_documents: int
+    fault: str | None
+
+
+def load_ingest_settings() -> IngestSettings:
+    """``LIGHTFAST_INGEST_BATCH`` (documents per committed batch, default 300) and ``LIGHTFAST_FAULT``
+    (e.g. ``after:upsert`` or ``before:commit:batch=2``: the process kills itself there; unset: off)."""
+    batch = int(_env("LIGHTFAST_INGEST_BATCH", str(DEFAULT_INGEST_BATCH)) or DEFAULT_INGEST_BATCH)
+    if batch < 1:
+        raise ValueError(f"LIGHTFAST_INGEST_BATCH must be at least 1, not {batch}")
+    return IngestSettings(batch_documents=batch, fault=_env("LIGHTFAST_FAULT"))

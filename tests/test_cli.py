@@ -28,7 +28,8 @@ def test_connect_ingest_search_json(run, repo: GitRepo) -> None:
     ingested = run("ingest", "handbook", "--json")
     assert ingested.exit_code == 0, ingested.output
     summary = json.loads(ingested.stdout)
-    assert set(summary) == {"run_id", "status", "commit", "documents", "chunks"}
+    assert set(summary) == {"run_id", "status", "commit", "documents", "chunks", "batches", "blobs_read"}
+    assert (summary["batches"], summary["blobs_read"]) == (1, 2)
     assert summary["status"] == "completed" and summary["commit"] == repo.head()
     assert summary["documents"] == {"added": 2, "modified": 0, "deleted": 0, "unchanged": 0, "skipped": 0}
     assert set(summary["chunks"]) == {"embedded", "reused", "deleted"} and summary["chunks"]["embedded"] == 2

@@ -1,4 +1,5 @@
-"""Ingestion through the real CLI in separate processes: concurrent writers, and a run killed half-way."""
+"""Ingestion through the real CLI in separate processes: concurrent writers, and runs killed with SIGKILL at
+each fault point (``LIGHTFAST_FAULT``, ``ingestion/faults.py``) — deterministic, no polling for a window."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from sqlalchemy import func, select
 
 from lightfast_pipeline.catalog.models import IngestJournal, Repository
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.search.query import search
 from lightfast_pipeline.settings import Settings
 from tests.conftest import FIXTURES
+from tests.support.embedders import EMBED_LOG_ENV, embedded_texts_logged
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, document_paths
+from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
 
 CLI = [sys.executable, "-m", "lightfast_pipeline.cli"]
 
@@ -62,60 +64,147 @@ def test_two_repositories_of_one_workspace_ingest_at_once(lightfast_env: Setting
     assert hits[0]["path"] == "docs/tutorial/dark-mode.md"
 
 
-@pytest.mark.shared_fixtures
-def test_run_killed_half_way_is_repaired_by_the_next_run(lightfast_env: Settings, tmp_path: Path) -> None:
-    repo = docs_repo(tmp_path / "docs", "development")
+WORDS = ("aardvark", "bassoon", "cobalt", "dulcimer", "eucalyptus", "fjord", "gazebo", "harpsichord", "ibex")
+
+
+def page(word: str, revision: int = 0) -> str:
+    return f"# The {word} page\n\nEverything about the {word}, revision {revision}.\n"
+
+
+def fault_env(fault: str, batch_documents: int) -> dict[str, str]:
+    return {**os.environ, "LIGHTFAST_FAULT": fault, "LIGHTFAST_INGEST_BATCH": str(batch_documents)}
+
+
+def assert_every_file_found(runtime: Runtime, repo: GitRepo, words: list[str]) -> None:
+    """Search returns each page for its own word, and no page of a word that is gone."""
+    for word in words:
+        hits = search(runtime, word, None, top_k=1, record=False).results
+        assert [hit.path for hit in hits] == [f"pages/{word}.md"], word
+
+
+FAULTS = ["after:read", "after:chunk", "after:embed", "before:upsert", "after:upsert", "after:commit", "after:delete"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_run_killed_at_each_fault_point_is_completed_by_the_next_run(
+    lightfast_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    repo = GitRepo(tmp_path / "pages")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    for word in WORDS[:5]:
+        repo.write(f"pages/{word}.md", page(word))
+    first = repo.commit("five pages")
     assert cli("repo", "connect", str(repo.path)).returncode == 0
     runtime = Runtime(lightfast_env)
     with runtime.session() as session:
         repository_id = session.scalar(select(Repository.id))
-    victim = subprocess.Popen([*CLI, "ingest", str(repo.path), "--json"], stdout=subprocess.DEVNULL)
-    # Kill it inside the commit window: after it journaled the ids it is about to write, before it finished.
-    deadline = time.monotonic() + 300
-    journaled = False
-    while time.monotonic() < deadline and victim.poll() is None:
-        with runtime.session() as session:
-            journaled = bool(session.scalar(select(func.count()).select_from(IngestJournal)))
-        if journaled:
-            victim.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    victim.wait(timeout=60)
-    assert journaled, "the run finished before the test could kill it inside its commit window"
-    with runtime.session() as session:
-        assert session.scalar(select(func.count()).select_from(IngestJournal)) == 1
+    monkeypatch.setenv("LIGHTFAST_INGEST_BATCH", "2")
+    assert ingest(runtime, repository_id).status == "completed"
+    # The next head deletes, renames, modifies and adds: 1 deleted + 1 renamed + 4 to read (2 batches of 2).
+    repo.remove(f"pages/{WORDS[0]}.md")
+    repo.write(f"pages/{WORDS[5]}.md", page(WORDS[1]))
+    repo.remove(f"pages/{WORDS[1]}.md")  # renamed: same content under a new name
+    repo.write(f"pages/{WORDS[2]}.md", page(WORDS[2], revision=1))
+    for word in WORDS[6:]:
+        repo.write(f"pages/{word}.md", page(word))
+    repo.commit("delete, rename, modify, add")
 
-    rerun = cli("ingest", str(repo.path), "--json")
-    assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stdout)["status"] == "completed"
+    killed = subprocess.run(
+        [*CLI, "ingest", str(repo.path), "--json"], capture_output=True, env=fault_env(fault, 2), timeout=600
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with runtime.session() as session:
+        # The killed run committed at most its first batch: the head does not look ingested.
+        assert session.get(Repository, repository_id).last_ingested_commit == first
+        journals = session.scalar(select(func.count()).select_from(IngestJournal))
+    assert journals == (0 if fault in ("after:read", "after:chunk", "after:embed") else 1)
+    if fault in ("after:commit", "after:delete"):  # the first batch committed: deletes ride in it
+        assert f"pages/{WORDS[0]}.md" not in document_paths(runtime, repository_id)
+        assert all(hit.path != f"pages/{WORDS[0]}.md" for hit in search(runtime, WORDS[0], None, record=False).results)
+
+    rerun = ingest(runtime, repository_id)
+
+    assert rerun.status == "completed", rerun.error
     with runtime.session() as session:
         assert session.scalar(select(func.count()).select_from(IngestJournal)) == 0
-    assert len(document_paths(runtime, repository_id)) == len(list((repo.path / "docs").rglob("*.md")))
+        assert session.get(Repository, repository_id).last_ingested_commit == repo.head()
+    expected = [WORDS[2], WORDS[3], WORDS[4], *WORDS[6:]]
+    assert sorted(document_paths(runtime, repository_id)) == sorted(
+        [f"pages/{word}.md" for word in expected] + [f"pages/{WORDS[5]}.md"]
+    )
     assert_store_equals_ledger(runtime, repository_id)
+    assert_every_file_found(runtime, repo, expected)
+    hits = search(runtime, WORDS[1], None, top_k=1, record=False).results
+    assert [hit.path for hit in hits] == [f"pages/{WORDS[5]}.md"]  # the renamed page, under its new name
     # The killed run does not stay "started" forever: the run that took over marked it failed.
-    instance = DagsterInstance.get()
-    statuses = sorted(run.status.value for run in instance.get_runs())
-    assert statuses == sorted([DagsterRunStatus.FAILURE.value, DagsterRunStatus.SUCCESS.value])
+    statuses = sorted(run.status.value for run in DagsterInstance.get().get_runs())
+    assert statuses == sorted([DagsterRunStatus.FAILURE.value] + [DagsterRunStatus.SUCCESS.value] * 2)
+
+
+def test_a_run_killed_at_batch_k_resumes_from_the_committed_batches(
+    lightfast_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,200 files in batches of 200, killed before the 4th commit: the rerun embeds only the other 600."""
+    repo = GitRepo(tmp_path / "many")
+    repo.write("lightfast.yml", DEFAULT_CONFIG)
+    for n in range(1200):
+        repo.write(f"docs/{n % 12}/page-{n:04d}.md", f"# Page {n}\n\nNote number {n} about item {n * 7}.\n")
+    repo.commit("1,200 pages")
+    assert cli("repo", "connect", str(repo.path)).returncode == 0
+    runtime = Runtime(lightfast_env)
+    with runtime.session() as session:
+        repository_id = session.scalar(select(Repository.id))
+    log = tmp_path / "embedded.log"
+
+    killed = subprocess.run(
+        [*CLI, "ingest", str(repo.path), "--json"],
+        capture_output=True,
+        env={**fault_env("before:commit:batch=4", 200), EMBED_LOG_ENV: str(log)},
+        timeout=600,
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert embedded_texts_logged(log) == 800  # four batches embedded, the fourth never committed
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert (repository.document_count, repository.last_ingested_commit) == (600, None)
+    monkeypatch.setenv("LIGHTFAST_INGEST_BATCH", "200")
+    monkeypatch.setenv(EMBED_LOG_ENV, str(log))
+    log.unlink()
+
+    rerun = ingest(runtime, repository_id)
+
+    assert rerun.status == "completed", rerun.error
+    assert rerun.documents["unchanged"] == 600 and rerun.documents["added"] == 600
+    assert rerun.chunks["embedded"] == 600 and embedded_texts_logged(log) == 600
+    assert rerun.batches == 3
+    assert assert_store_equals_ledger(runtime, repository_id) == 1200
+    # Each committed batch was observed on `embeddings` as it went: 3 by the killed run, 3 by the rerun.
+    observed = DagsterInstance.get().fetch_observations(AssetKey("embeddings"), limit=10, ascending=True).records
+    progress = [{key: value.value for key, value in record.asset_observation.metadata.items()} for record in observed]
+    assert [(p["batches_committed"], p["batches"], p["documents_committed"]) for p in progress] == [
+        (1, 6, 200),
+        (2, 6, 400),
+        (3, 6, 600),
+        (1, 3, 200),
+        (2, 3, 400),
+        (3, 3, 600),
+    ]
+    with runtime.session() as session:
+        assert session.get(Repository, repository_id).last_ingested_commit == repo.head()
 
 
 def test_a_killed_run_lists_as_failed_not_running(lightfast_env: Settings, tmp_path: Path) -> None:
-    repo = GitRepo(tmp_path / "many")
-    repo.write("lightfast.yml", DEFAULT_CONFIG)
-    for n in range(3000):  # enough work that the run is still going when it is killed
-        repo.write(f"docs/{n % 30}/page-{n}.md", f"# Page {n}\n\nSomething to say about item {n}.\n")
-    repo.commit("many pages")
+    repo = docs_repo(tmp_path / "docs", "development")
     assert cli("repo", "connect", str(repo.path)).returncode == 0
-    victim = subprocess.Popen([*CLI, "ingest", str(repo.path), "--json"], stdout=subprocess.DEVNULL)
+    killed = subprocess.run(
+        [*CLI, "ingest", str(repo.path), "--json"], capture_output=True, env=fault_env("after:read", 50), timeout=600
+    )
+    assert killed.returncode == -signal.SIGKILL
     instance = DagsterInstance.get()
-    deadline = time.monotonic() + 300
-    started = []
-    while time.monotonic() < deadline and victim.poll() is None and not started:
-        started = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
-        time.sleep(0.05)
-    assert started, "the run finished before the test could kill it"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=60)
-    assert instance.get_run_by_id(started[0].dagster_run.run_id).status == DagsterRunStatus.STARTED
+    [started] = instance.get_runs()
+    assert started.status == DagsterRunStatus.STARTED
 
     listed = cli("jobs", "list", "--json")
 

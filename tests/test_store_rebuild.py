@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,6 +98,35 @@ def test_rebuild_after_model_change(run, repo: GitRepo, monkeypatch: pytest.Monk
     again = json.loads(run("ingest", "handbook", "--json").stdout)
     assert again["status"] == "completed" and again["chunks"]["embedded"] == 0
     assert again["documents"]["unchanged"] == 3
+
+
+def test_a_rebuild_killed_between_its_drop_and_its_commit_is_completed_by_the_next(
+    run, repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository_id = _connect_and_ingest(run, repo)
+    monkeypatch.setenv("LIGHTFAST_EMBEDDER", NEW_EMBEDDER)
+    get_runtime.cache_clear()
+    command = [sys.executable, "-m", "lightfast_pipeline.cli", "store", "rebuild", "docs", "--workspace", "default"]
+
+    killed = subprocess.run(
+        command, capture_output=True, env={**os.environ, "LIGHTFAST_FAULT": "after:rebuild-drop"}, timeout=600
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    runtime = get_runtime()
+    settings, vectors = _store_state(runtime)
+    assert settings == ("hashing-384", 384) and vectors == {}  # namespace dropped, catalog not yet switched
+    rebuilt = run("store", "rebuild", "docs", "--workspace", "default", "--json")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    [full_run] = json.loads(rebuilt.stdout)["runs"]
+    assert full_run["status"] == "completed" and full_run["documents"]["added"] == 3
+    assert _store_state(runtime)[0] == ("hashing-256", 256)
+    assert assert_store_equals_ledger(runtime, repository_id) == 3
+    for query, path in [("who is paged weekly", "oncall.md"), ("laptop and a mentor", "onboarding.md")]:
+        found = json.loads(run("search", query, "--json", "--top-k", "1").stdout)["results"]
+        assert [hit["path"] for hit in found] == [path]
+    found = json.loads(run("search", "deploys on Tuesdays", "--json", "--top-k", "1").stdout)["results"]
+    assert [hit["path"] for hit in found] == ["guides/deploy.md"]
 
 
 def test_rebuild_refused_while_a_run_holds_the_lease(run, repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetObservation,
     AssetSpec,
     Config,
     Failure,
@@ -23,13 +24,12 @@ from dagster import (
 from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.models import Repository
 from lightfast_pipeline.checks.ingestion import index_truth_check, index_truth_error, index_truth_result
-from lightfast_pipeline.ingestion import progress as embedding_progress
-from lightfast_pipeline.ingestion.chunk import chunk_documents
+from lightfast_pipeline.ingestion import progress as batch_progress
+from lightfast_pipeline.ingestion.batches import BatchedRun, ingest_in_batches
 from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_ingestion, end_ingestion
-from lightfast_pipeline.ingestion.read import ConfigInvalid, read_documents
-from lightfast_pipeline.ingestion.stages import ChunksStage, DocumentsStage, IngestReport
+from lightfast_pipeline.ingestion.read import ConfigInvalid
+from lightfast_pipeline.ingestion.stages import IngestReport
 from lightfast_pipeline.ingestion.verify import index_truth
-from lightfast_pipeline.ingestion.write import write_index
 from lightfast_pipeline.jobs.partitions import repositories_partitions
 from lightfast_pipeline.resources.catalog import CatalogResource
 from lightfast_pipeline.resources.embedder import EmbedderResource
@@ -70,9 +70,23 @@ def _fail_dead_run(context: AssetExecutionContext):
 
 
 def _progress(context: AssetExecutionContext):
-    def progress(done: int, total: int) -> None:
-        context.log.debug(f"embedded {done}/{total} chunks")
-        embedding_progress.report(done, total)
+    def progress(done: batch_progress.BatchDone) -> None:
+        context.log.info(
+            f"batch {done.batch}/{done.batches} committed: {done.documents}/{done.documents_total} documents"
+        )
+        context.log_event(
+            AssetObservation(
+                asset_key="embeddings",
+                partition=context.partition_key,
+                metadata={
+                    "batches_committed": done.batch,
+                    "batches": done.batches,
+                    "documents_committed": done.documents,
+                    "documents_to_index": done.documents_total,
+                },
+            )
+        )
+        batch_progress.report(done)
 
     return progress
 
@@ -105,30 +119,30 @@ def _abort(context: AssetExecutionContext, runtime: Runtime, repository_id: int,
     end_ingestion(runtime, repository_id, context.run_id, None, duration_ms=_elapsed_ms(context), error=error)
 
 
-def _documents_metadata(stage: DocumentsStage) -> dict:
-    return {
-        "commit": MetadataValue.text(stage.commit or ""),
-        "files_to_index": len(stage.changed),
-        "files_renamed": len(stage.renamed),
-        "blobs_read": stage.blobs_read,
-        "api_calls": stage.api_calls,
-        "seconds_read": round(stage.seconds.get("plan", 0) + stage.seconds.get("read", 0), 3),
-    }
-
-
-def _chunks_metadata(stage: ChunksStage) -> dict:
-    return {
-        "chunks_to_embed": sum(len(plan.embed) for plan in stage.plans),
-        "chunks_to_reuse": sum(len(plan.reuse) for plan in stage.plans),
-        "chunks_kept": sum(len(plan.keep) for plan in stage.plans),
-        "chunks_to_delete": len(stage.dead),
-        "seconds_chunk": round(stage.seconds, 3),
-    }
-
-
-def _embeddings_metadata(report: IngestReport) -> dict:
+def _documents_metadata(run: BatchedRun) -> dict:
+    report = run.report
     return {
         "commit": MetadataValue.text(report.commit or ""),
+        "files_to_index": len(run.plan.to_read),
+        "files_renamed": len(run.plan.renamed),
+        "blobs_read": report.blobs_read,
+        "api_calls": report.api_calls,
+        "seconds_read": round(report.seconds.get("plan", 0) + report.seconds.get("read", 0), 3),
+    }
+
+
+def _chunks_metadata(run: BatchedRun) -> dict:
+    return {
+        **{f"chunks_{key}": value for key, value in run.chunk_counts.items()},
+        "seconds_chunk": round(run.report.seconds.get("chunk", 0), 3),
+    }
+
+
+def _embeddings_metadata(report: IngestReport, batch_documents: int) -> dict:
+    return {
+        "commit": MetadataValue.text(report.commit or ""),
+        "batches": report.batches,
+        "batch_documents": batch_documents,
         **{f"documents_{key}": value for key, value in report.documents.items()},
         **{f"chunks_{key}": value for key, value in report.chunks.items()},
         **{f"seconds_{key}": round(value, 3) for key, value in report.seconds.items()},
@@ -138,6 +152,7 @@ def _embeddings_metadata(report: IngestReport) -> dict:
                 "documents": report.documents,
                 "chunks": report.chunks,
                 "skipped": report.skipped,
+                "batches": report.batches,
             }
         ),
     }
@@ -186,10 +201,12 @@ def ingestion(
     embedder: EmbedderResource,
     vector_store: VectorStoreResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
-    """One ingestion of a repository, as one unit under its lease: read → chunk → embed and commit → check.
+    """One ingestion of a repository, as one unit under its lease: plan, then read → chunk → embed → commit in
+    batches (``ingestion/batches.py``), then check.
 
-    The three materialisations are reported as each stage finishes; nothing passes between them through
-    storage, so no stage can replay another run's plan.
+    Each committed batch is logged and observed on ``embeddings`` (batches and documents so far); the three
+    materialisations, with the run's totals, are reported when the last batch has committed. Nothing passes
+    between them through storage, so no stage can replay another run's plan.
     """
     settings = catalog.settings()
     runtime = catalog.runtime(
@@ -213,11 +230,9 @@ def ingestion(
             repository = session.get(Repository, repository_id)
             _complete_job_tags(context, repository)
             source = source_for(repository, runtime.settings)
-        documents = read_documents(runtime, repository_id, source, run_id=context.run_id, full=full, actor=user)
-        yield MaterializeResult(asset_key="documents", metadata=_documents_metadata(documents))
-        chunks = chunk_documents(runtime, documents)
-        yield MaterializeResult(asset_key="chunks", metadata=_chunks_metadata(chunks))
-        report = write_index(runtime, chunks, progress=_progress(context))
+        run = ingest_in_batches(
+            runtime, repository_id, source, run_id=context.run_id, full=full, actor=user, on_batch=_progress(context)
+        )
         check = _check_index(runtime, repository_id, source)
     except ConfigInvalid as error:
         _abort(context, runtime, repository_id, error)
@@ -225,8 +240,10 @@ def ingestion(
     except BaseException as error:
         _abort(context, runtime, repository_id, error)
         raise
-    end_ingestion(runtime, repository_id, context.run_id, report, duration_ms=_elapsed_ms(context))
-    yield MaterializeResult(asset_key="embeddings", metadata=_embeddings_metadata(report))
+    end_ingestion(runtime, repository_id, context.run_id, run.report, duration_ms=_elapsed_ms(context))
+    yield MaterializeResult(asset_key="documents", metadata=_documents_metadata(run))
+    yield MaterializeResult(asset_key="chunks", metadata=_chunks_metadata(run))
+    yield MaterializeResult(asset_key="embeddings", metadata=_embeddings_metadata(run.report, run.batch_documents))
     yield check
 
 

@@ -32,10 +32,10 @@ def _run(runtime: Runtime, run_tags: dict[str, str], name: str, quiet: bool) -> 
 
 
 def _run_with_progress(runtime: Runtime, run_tags: dict[str, str], name: str) -> RunOutcome:
-    """Run the job with a Rich progress bar fed by the embedding stage."""
+    """Run the job with a Rich progress bar of documents committed, moved by each batch."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from lightfast_pipeline.ingestion import progress as embedding_progress
+    from lightfast_pipeline.ingestion import progress as batch_progress
     from lightfast_pipeline.runs.launch import run_in_process
 
     with Progress(
@@ -47,16 +47,17 @@ def _run_with_progress(runtime: Runtime, run_tags: dict[str, str], name: str) ->
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task(f"ingesting {name}: reading and chunking", total=None)
+        task = bar.add_task(f"ingesting {name}: planning", total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, description=f"ingesting {name}: embedding", completed=done, total=total)
+        def update(done: batch_progress.BatchDone) -> None:
+            description = f"ingesting {name}: batch {done.batch}/{done.batches} committed"
+            bar.update(task, description=description, completed=done.documents, total=done.documents_total)
 
-        embedding_progress.add_listener(update)
+        batch_progress.add_listener(update)
         try:
             return run_in_process(runtime.instance, run_tags)
         finally:
-            embedding_progress.remove_listener(update)
+            batch_progress.remove_listener(update)
 
 
 def ingest_repository(runtime: Runtime, repo: str, *, full: bool, quiet: bool) -> tuple[dict, str | None]:
@@ -74,6 +75,8 @@ def ingest_repository(runtime: Runtime, repo: str, *, full: bool, quiet: bool) -
         "commit": report.get("commit"),
         "documents": report.get("documents", EMPTY_DOCUMENTS),
         "chunks": report.get("chunks", EMPTY_CHUNKS),
+        "batches": report.get("batches", 0),
+        "blobs_read": result.blobs_read,
     }
     return summary, error
 

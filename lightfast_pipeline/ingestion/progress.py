@@ -1,16 +1,28 @@
-"""Embedding progress of runs executing in this process (the CLI draws it as a Rich progress bar)."""
+"""Batch progress of runs executing in this process (the CLI draws it as a Rich progress bar)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-Listener = Callable[[int, int], None]
+
+@dataclass(frozen=True)
+class BatchDone:
+    """Progress after a batch committed: batches and documents so far, of the run's totals."""
+
+    batch: int
+    batches: int
+    documents: int
+    documents_total: int
+
+
+Listener = Callable[[BatchDone], None]
 
 _listeners: list[Listener] = []
 
 
 def add_listener(listener: Listener) -> None:
-    """Receive ``(chunks embedded so far, chunks to embed)`` from runs in this process."""
+    """Receive a :class:`BatchDone` each time a run in this process commits a batch."""
     _listeners.append(listener)
 
 
@@ -20,7 +32,7 @@ def remove_listener(listener: Listener) -> None:
         _listeners.remove(listener)
 
 
-def report(done: int, total: int) -> None:
-    """Tell every listener how far embedding got."""
+def report(done: BatchDone) -> None:
+    """Tell every listener how far the run got."""
     for listener in list(_listeners):
-        listener(done, total)
+        listener(done)

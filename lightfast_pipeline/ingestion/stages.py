@@ -34,8 +34,44 @@ class Rename:
     new_path: str
 
 
+@dataclass(frozen=True)
+class PlannedRead:
+    """A file the run must read: its path, blob, and the document uid when the catalog already has it."""
+
+    path: str
+    blob_id: str
+    known_uid: str | None
+
+
+@dataclass
+class RunPlan:
+    """What a run must do, from ids only (tree against catalog): the batches read from ``to_read``."""
+
+    repository_id: int
+    repository_uid: str
+    run_id: str
+    commit: str | None
+    store_id: int | None
+    config_hash: str
+    config_status: str
+    max_file_bytes: int | None
+    to_read: list[PlannedRead] = field(default_factory=list)
+    renamed: list[Rename] = field(default_factory=list)
+    deleted_uids: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (blob id, reason)
+    api_calls: int = 0
+    seconds_plan: float = 0.0
+
+    def batches(self, size: int) -> list[list[PlannedRead]]:
+        """``to_read`` in batches of ``size``; always at least one (it carries renames, deletes, the commit)."""
+        return [self.to_read[start : start + size] for start in range(0, len(self.to_read), size)] or [[]]
+
+
 @dataclass
 class DocumentsStage:
+    """One batch of read documents (the first batch also carries the run's renames and deletes)."""
+
     repository_id: int
     repository_uid: str
     run_id: str
@@ -98,3 +134,4 @@ class IngestReport:
     api_calls: int
     config_status: str
     skipped: dict[str, str]  # path -> reason
+    batches: int = 1

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import Chunk, Document, Repository, Store, Workspace
+from lightfast_pipeline.ingestion import faults
 from lightfast_pipeline.ingestion.lease import LeaseTimeout, acquire_lease, maintenance_holder, release_lease
 from lightfast_pipeline.ingestion.repair import repair_from_journal
 from lightfast_pipeline.runtime import Runtime
@@ -140,6 +141,7 @@ def rebuild_store(runtime: Runtime, workspace_ref: str, slug: str, *, actor: str
             repair_from_journal(runtime, repository_id)
         vectors = runtime.vector_store.count(namespace)
         runtime.vector_store.drop_namespace(namespace)
+        faults.reached("after", "rebuild-drop")
         with runtime.session() as session:
             store = session.get(Store, store_id)
             assert store is not None

@@ -22,6 +22,7 @@ class Outcome:
     documents: dict[str, int]
     chunks: dict[str, int]
     blobs_read: int
+    batches: int
 
 
 def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger: str = "manual") -> Outcome:
@@ -45,6 +46,7 @@ def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger:
         documents=result.report.get("documents", {}),
         chunks=result.report.get("chunks", {}),
         blobs_read=result.blobs_read,
+        batches=result.report.get("batches", 0),
     )
 
 
