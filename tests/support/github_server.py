@@ -4,8 +4,7 @@ Responses follow the example bodies in ``../shared/fixtures/github-api/`` (``tes
 checks the keys). Switches simulate what GitHub does under stress: 5xx bursts, primary and secondary rate
 limits (a secondary limit with or without ``retry-after``, as GitHub does not always send it), error pages
 that are not JSON (the HTML a proxy answers with a 502 or 503), truncated recursive trees, 301 after a rename.
-Installation tokens are issued only for an App JWT
-that verifies with the test App's public key.
+Installation tokens are issued only for an App JWT that verifies with the test App's public key.
 """
 
 from __future__ import annotations
