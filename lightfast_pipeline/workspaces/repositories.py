@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,13 @@ from lightfast_pipeline.catalog.models import (
     utcnow,
 )
 from lightfast_pipeline.config.detect import ConfigDetection, detect_config
+from lightfast_pipeline.ingestion.lease import (
+    LeaseTimeout,
+    acquire_lease,
+    maintenance_holder,
+    release_lease,
+    run_alive_on,
+)
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.sources.factory import source_for
@@ -283,6 +291,34 @@ def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectR
     return DisconnectResult(documents=documents or 0, vectors=len(rows))
 
 
+DISCONNECT_WAIT_SECONDS = 3600.0
+
+
+def _set_active(runtime: Runtime, repository_id: int, active: bool) -> bool:
+    """Set the repository's ``active`` flag; returns the previous value."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        previous, repository.active = repository.active, active
+        return previous
+
+
+def _take_lease_to_disconnect(
+    runtime: Runtime, repository_id: int, wait_seconds: float, on_wait: Callable[[str], None] | None
+) -> str:
+    """Mark the repository inactive (no new run starts), then take its lease, waiting for a run in flight to
+    commit and release it; returns the holder. On timeout the flag is restored and RepositoryError names the
+    run."""
+    was_active = _set_active(runtime, repository_id, False)
+    holder = maintenance_holder("disconnect")
+    try:
+        acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=wait_seconds, on_wait=on_wait)
+    except LeaseTimeout as error:
+        _set_active(runtime, repository_id, was_active)
+        raise RepositoryError(f"cannot disconnect now: {error}") from error
+    return holder
+
+
 def disconnect_repository(
     runtime: Runtime,
     repository_id: int,
@@ -291,8 +327,25 @@ def disconnect_repository(
     reason: str = "disconnected by user",
     action: str = actions.REPOSITORY_DISCONNECTED,
     delivery_id: str | None = None,
+    wait_seconds: float = DISCONNECT_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
 ) -> DisconnectResult:
-    """Remove a repository's documents and vectors from the index and mark it disconnected."""
+    """Remove a repository's documents and vectors from the index and mark it disconnected.
+
+    Holds the repository's lease while it removes the index: a run in flight finishes its commit first (its
+    writes are then removed too) and a run waiting for the lease finds the repository disconnected. ``on_wait``
+    is called with the holder's run id when it has to wait.
+    """
+    holder = _take_lease_to_disconnect(runtime, repository_id, wait_seconds, on_wait)
+    try:
+        return _disconnect_under_lease(runtime, repository_id, actor, reason, action, delivery_id)
+    finally:
+        release_lease(runtime, repository_id, holder)
+
+
+def _disconnect_under_lease(
+    runtime: Runtime, repository_id: int, actor: str, reason: str, action: str, delivery_id: str | None
+) -> DisconnectResult:
     result = remove_repository_index(runtime, repository_id)
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
