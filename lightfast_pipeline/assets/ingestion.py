@@ -143,9 +143,10 @@ def _embeddings_metadata(report: IngestReport) -> dict:
     }
 
 
-def _check_index(runtime: Runtime, repository_id: int, source: Source) -> AssetCheckResult:
+def _check_index(runtime: Runtime, repository_id: int, source: Source, documents: DocumentsStage) -> AssetCheckResult:
     try:
-        return index_truth_result(index_truth(runtime, repository_id, source))
+        truth = index_truth(runtime, repository_id, source, source_unchanged=documents.head_unchanged)
+        return index_truth_result(truth)
     except Exception as error:  # the index is committed: report the check as failed, not the run
         return index_truth_error(error)
 
@@ -218,7 +219,7 @@ def ingestion(
         chunks = chunk_documents(runtime, documents)
         yield MaterializeResult(asset_key="chunks", metadata=_chunks_metadata(chunks))
         report = write_index(runtime, chunks, progress=_progress(context))
-        check = _check_index(runtime, repository_id, source)
+        check = _check_index(runtime, repository_id, source, documents)
     except ConfigInvalid as error:
         _abort(context, runtime, repository_id, error)
         raise Failure(description=f"invalid lightfast.yml, nothing changed: {error}") from error

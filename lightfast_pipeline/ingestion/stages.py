@@ -51,6 +51,7 @@ class DocumentsStage:
     api_calls: int = 0
     config_status: str = "configured"
     seconds: dict[str, float] = field(default_factory=dict)
+    head_unchanged: bool = False  # the head is the last ingested commit: nothing was read from the source
 
     @property
     def added(self) -> int:

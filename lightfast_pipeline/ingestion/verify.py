@@ -131,12 +131,18 @@ def store_ids(runtime: Runtime, repository_uid: str, namespaces: set[str]) -> di
     return {namespace: ids for namespace, ids in found.items() if ids}
 
 
-def index_truth(runtime: Runtime, repository_id: int, source: Source, *, deep: bool = False) -> IndexTruth:
-    """Compare the store's vector ids for the repository with the ledger and with the source's chunks."""
+def index_truth(
+    runtime: Runtime, repository_id: int, source: Source, *, deep: bool = False, source_unchanged: bool = False
+) -> IndexTruth:
+    """Compare the store's vector ids for the repository with the ledger and with the source's chunks.
+
+    ``source_unchanged``: the run found the head at the commit already verified, so the ledger stands for the
+    source's chunks and the source is not read (a no-op run makes one API call).
+    """
     catalog = _catalog(runtime, repository_id)
-    expected = _expected_ids(runtime, catalog, source, deep=deep)
-    in_store = set().union(*store_ids(runtime, catalog.repository_uid, catalog.namespaces).values())
     ledger = set().union(*catalog.ledger.values())
+    expected = ledger if source_unchanged else _expected_ids(runtime, catalog, source, deep=deep)
+    in_store = set().union(*store_ids(runtime, catalog.repository_uid, catalog.namespaces).values())
     uids = {uid for uid, _blob, _hash in catalog.documents.values()}
     with runtime.session() as session:
         keywords = keyword_ids(session, catalog.repository_uid)
