@@ -122,6 +122,31 @@ def test_disconnect_during_a_run_leaves_no_vectors_ledger_or_keyword_rows(
         assert session.get(Repository, repository_id).active is False
 
 
+def test_a_disconnect_that_stops_waiting_leaves_the_removal_to_the_run(
+    runtime: Runtime, repo: GitRepo, repository_id: int
+) -> None:
+    """The delivery sensor waits only seconds for the lease: the run in flight removes the index as it ends."""
+    repo.write("docs/menus.md", "# Menus\n\nApplication menus and keyboard accelerators.\n")
+    repo.commit("add menus")
+    GatedEmbedder.close()
+    outcome: list[Outcome] = []
+    run = threading.Thread(target=lambda: outcome.append(ingest(runtime, repository_id)))
+    run.start()
+    assert GatedEmbedder.reached.wait(timeout=120), "the run never reached its embedder"
+    result = disconnect_repository(runtime, repository_id, actor="tester", wait_seconds=0)
+    assert (result.documents, result.vectors) == (0, 0)  # nothing removed yet: the run holds the lease
+    GatedEmbedder.opened.set()
+    run.join(timeout=120)
+    assert outcome and outcome[0].status == "completed", outcome
+    assert leftovers(runtime, repository_id) == {
+        "ledger": 0,
+        "documents": 0,
+        "journals": 0,
+        "keywords": 0,
+        "vectors": 0,
+    }
+
+
 def test_a_run_that_waited_behind_a_disconnect_writes_nothing(runtime: Runtime, repository_id: int) -> None:
     """The run checked the repository before the disconnect took the lease; it checks again once it holds it."""
     with runtime.session() as session:

@@ -12,6 +12,7 @@ from lightfast_pipeline.ingestion.repair import repair_from_journal
 from lightfast_pipeline.ingestion.stages import IngestReport
 from lightfast_pipeline.metrics.record import record_metric
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.workspaces.repositories import remove_repository_index
 
 
 class RepositoryUnavailable(Exception):
@@ -73,7 +74,8 @@ def end_ingestion(
     duration_ms: float | None = None,
     error: BaseException | None = None,
 ) -> None:
-    """Release the lease and record the run's metrics (counts on success, the error's type on failure)."""
+    """Record the run's metrics (counts on success, the error's type on failure) and release the lease, after
+    removing the index if the repository was disconnected meanwhile."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
@@ -104,4 +106,15 @@ def end_ingestion(
                     report.api_calls,
                     **{**scope, "tags": {"run_id": run_id, "provider": "github"}},
                 )
+    _remove_if_disconnected(runtime, repository_id)
     release_lease(runtime, repository_id, run_id)
+
+
+def _remove_if_disconnected(runtime: Runtime, repository_id: int) -> None:
+    """A disconnect that stopped waiting for this run left the repository's index to it: remove it (what this
+    run wrote included) before the lease goes."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        disconnected = repository is not None and not repository.active
+    if disconnected:
+        remove_repository_index(runtime, repository_id)

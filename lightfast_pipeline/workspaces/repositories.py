@@ -294,28 +294,21 @@ def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectR
 DISCONNECT_WAIT_SECONDS = 3600.0
 
 
-def _set_active(runtime: Runtime, repository_id: int, active: bool) -> bool:
-    """Set the repository's ``active`` flag; returns the previous value."""
+def _take_lease_to_disconnect(
+    runtime: Runtime, repository_id: int, wait_seconds: float, on_wait: Callable[[str], None] | None
+) -> str | None:
+    """Mark the repository inactive (no run starts any more), then take its lease, waiting for a run in flight to
+    commit and release it; returns the holder, or None when the run kept it past ``wait_seconds`` (that run
+    removes the index as it ends, ``ingestion/lifecycle.py``)."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
-        previous, repository.active = repository.active, active
-        return previous
-
-
-def _take_lease_to_disconnect(
-    runtime: Runtime, repository_id: int, wait_seconds: float, on_wait: Callable[[str], None] | None
-) -> str:
-    """Mark the repository inactive (no new run starts), then take its lease, waiting for a run in flight to
-    commit and release it; returns the holder. On timeout the flag is restored and RepositoryError names the
-    run."""
-    was_active = _set_active(runtime, repository_id, False)
+        repository.active = False
     holder = maintenance_holder("disconnect")
     try:
         acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=wait_seconds, on_wait=on_wait)
-    except LeaseTimeout as error:
-        _set_active(runtime, repository_id, was_active)
-        raise RepositoryError(f"cannot disconnect now: {error}") from error
+    except LeaseTimeout:
+        return None
     return holder
 
 
@@ -334,19 +327,34 @@ def disconnect_repository(
 
     Holds the repository's lease while it removes the index: a run in flight finishes its commit first (its
     writes are then removed too) and a run waiting for the lease finds the repository disconnected. ``on_wait``
-    is called with the holder's run id when it has to wait.
+    is called with the holder's run id when it has to wait; past ``wait_seconds`` the disconnect is recorded
+    and the run, which finds its repository disconnected as it ends, removes the index itself.
     """
     holder = _take_lease_to_disconnect(runtime, repository_id, wait_seconds, on_wait)
+    if holder is None:
+        # The partition stays: the run in flight still materialises it (a later run refuses the repository).
+        nothing = DisconnectResult(0, 0)
+        return _record_disconnect(runtime, repository_id, nothing, actor, reason, action, delivery_id, partition=False)
     try:
-        return _disconnect_under_lease(runtime, repository_id, actor, reason, action, delivery_id)
+        result = remove_repository_index(runtime, repository_id)
+        return _record_disconnect(runtime, repository_id, result, actor, reason, action, delivery_id)
     finally:
         release_lease(runtime, repository_id, holder)
 
 
-def _disconnect_under_lease(
-    runtime: Runtime, repository_id: int, actor: str, reason: str, action: str, delivery_id: str | None
+def _record_disconnect(
+    runtime: Runtime,
+    repository_id: int,
+    result: DisconnectResult,
+    actor: str,
+    reason: str,
+    action: str,
+    delivery_id: str | None,
+    *,
+    partition: bool = True,
 ) -> DisconnectResult:
-    result = remove_repository_index(runtime, repository_id)
+    """Mark the repository disconnected (counters, activity row) and, with ``partition``, drop its Dagster
+    partition."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
@@ -369,6 +377,6 @@ def _disconnect_under_lease(
         uid = repository.uid
     from lightfast_pipeline.jobs.partitions import REPOSITORIES_PARTITION
 
-    if runtime.instance.has_dynamic_partition(REPOSITORIES_PARTITION, uid):
+    if partition and runtime.instance.has_dynamic_partition(REPOSITORIES_PARTITION, uid):
         runtime.instance.delete_dynamic_partition(REPOSITORIES_PARTITION, uid)
     return result
