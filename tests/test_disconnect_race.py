@@ -145,6 +145,9 @@ def test_a_disconnect_that_stops_waiting_leaves_the_removal_to_the_run(
         "keywords": 0,
         "vectors": 0,
     }
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert (repository.active, repository.document_count, repository.last_ingested_commit) == (False, 0, None)
 
 
 def test_a_run_that_waited_behind_a_disconnect_writes_nothing(runtime: Runtime, repository_id: int) -> None:

@@ -262,7 +262,8 @@ class DisconnectResult:
 
 
 def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectResult:
-    """Delete every document, ledger row and vector of a repository (vectors first, so none is orphaned)."""
+    """Delete every document, ledger row and vector of a repository (vectors first, so none is orphaned) and
+    reset its counters and last ingested commit."""
     with runtime.session() as session:
         rows = session.execute(
             select(Store.namespace, Chunk.vector_id)
@@ -288,6 +289,10 @@ def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectR
         session.execute(delete(Document).where(Document.repository_id == repository_id))
         session.execute(delete(SkippedEntry).where(SkippedEntry.repository_id == repository_id))
         session.execute(delete(IngestJournal).where(IngestJournal.repository_id == repository_id))
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        repository.document_count = repository.chunk_count = 0
+        repository.last_ingested_commit = None  # nothing ingested: a reconnect reads the whole tree again
     return DisconnectResult(documents=documents or 0, vectors=len(rows))
 
 
