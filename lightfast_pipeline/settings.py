@@ -107,11 +107,17 @@ class PineconeSettings:
 
     api_key: str | None = field(repr=False)
     index_host: str | None
+    consistency_seconds: float = 30.0
 
 
 def load_pinecone_settings() -> PineconeSettings:
-    """``PINECONE_API_KEY`` and ``PINECONE_INDEX_HOST``."""
-    return PineconeSettings(api_key=_env("PINECONE_API_KEY"), index_host=_env("PINECONE_INDEX_HOST"))
+    """``PINECONE_API_KEY``, ``PINECONE_INDEX_HOST`` and ``LIGHTFAST_PINECONE_CONSISTENCY_SECONDS`` (how long
+    reads that correctness depends on wait for writes to show, default 30)."""
+    return PineconeSettings(
+        api_key=_env("PINECONE_API_KEY"),
+        index_host=_env("PINECONE_INDEX_HOST"),
+        consistency_seconds=float(_env("LIGHTFAST_PINECONE_CONSISTENCY_SECONDS", "30") or 30),
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from dagster import (
     DagsterEventType,
     DagsterInstance,
+    JobDefinition,
     build_run_status_sensor_context,
     build_sensor_context,
 )
@@ -25,8 +26,8 @@ from lightfast_pipeline.resources.notifications import NotificationsResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sensors.notifications import deliver_notifications, notify_run_failures
 from lightfast_pipeline.settings import NotifySettings, Settings, load_notify_settings
-from tests.support.activity_data import Catalog, failing_job, seed_catalog
-from tests.support.http_receiver import WebhookReceiver, webhook_receiver
+from tests.support.activity_data import HUGE_ERROR, Catalog, failing_job, huge_failure_job, seed_catalog
+from tests.support.http_receiver import WebhookReceiver, block_kit_errors, webhook_receiver
 
 UI = "http://dagster.example:3000"
 
@@ -50,12 +51,12 @@ def env(lightfast_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[En
         yield Env(runtime, instance, catalog, receiver)
 
 
-def _failed_run(env: Env) -> str:
+def _failed_run(env: Env, job: JobDefinition = failing_job, trigger: str = "webhook") -> str:
     repository = env.catalog.repositories[0]
-    result = failing_job.execute_in_process(
+    result = job.execute_in_process(
         instance=env.instance,
         raise_on_error=False,
-        tags={tags.WORKSPACE: "acme", tags.REPOSITORY: repository.uid, tags.TRIGGER: "webhook"},
+        tags={tags.WORKSPACE: "acme", tags.REPOSITORY: repository.uid, tags.TRIGGER: trigger},
     )
     assert not result.success
     return result.run_id
@@ -124,6 +125,41 @@ def test_a_failed_run_is_recorded_and_announced_once(env: Env) -> None:
     assert (sent.status, sent.attempts) == ("sent", 1)
     assert _deliver_sensor(env) == "notifications: 0 sent, 0 failed, 0 pending"
     assert len(env.receiver.requests) == 1
+
+
+def test_a_huge_error_is_announced_within_block_kit_limits(env: Env) -> None:
+    """190 KB of error text full of characters mrkdwn escapes, and a 5,000-character trigger: the receiver
+    refuses blocks over Slack's limits, so the message is cut to fit (it used to be refused: HTTP 400)."""
+    run_id = _failed_run(env, huge_failure_job, trigger="t" * 5_000)
+    _run_failure_sensor(env, run_id)
+    assert env.receiver.refused == []
+    (message,) = env.receiver.accepted
+    assert block_kit_errors(message) == []
+    header, fields, error, _button = message["blocks"]
+    assert header["text"]["text"] == "Run failed: huge_failure_job"
+    trigger = fields["fields"][3]["text"]
+    assert len(trigger) == 2000 and trigger.startswith("*Trigger*\nttt") and trigger.endswith("t…")
+    text = error["text"]["text"]
+    assert 2990 <= len(text) <= 3000
+    assert text.startswith("*Error*\n```explode_hugely: dagster._core.definitions.events.Failure: upstream answered")
+    assert "&lt;html&gt; &amp; gave up\nline 0: &lt;div" in text
+    assert text.endswith("…```")
+    assert message["text"].startswith("Run failed: huge_failure_job for acme/docs: explode_hugely: ")
+    assert _notification(env, f"run.failed:{run_id}").status == "sent"
+    assert HUGE_ERROR.strip() in _rows(env, actions.RUN_FAILED)[0].message  # the activity row keeps it whole
+
+
+def test_the_receiver_refuses_blocks_over_the_limits(env: Env) -> None:
+    too_many = {"text": "x", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}] * 51}
+    result = post_message(env.receiver.url, too_many)
+    assert not result.ok and env.receiver.refused == [["blocks: 51 (at most 50)"]]
+    header = {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}
+    fields = {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}] * 11}
+    assert block_kit_errors({"blocks": [header, fields]}) == [
+        "blocks[0].text: 151 characters (at most 150)",
+        "blocks[1].fields: 11 (at most 10)",
+        *[f"blocks[1].fields[{n}]: 2001 characters (at most 2000)" for n in range(11)],
+    ]
 
 
 def test_a_failing_receiver_gets_the_message_once_it_recovers(env: Env) -> None:

@@ -156,8 +156,28 @@ def test_5xx_burst_is_retried_with_backoff_then_fails_retryable(repo: GitRepo, g
     assert sleeps == [0.01, 0.02, 0.04]
 
     github_app.server.fail_next(50, status=503)
-    with pytest.raises(RetryableSourceError, match="503 after 5 attempts"):
+    with pytest.raises(RetryableSourceError, match=r"503 \(Server Error\) after 5 attempts"):
         source.head_commit("main")
+
+
+@pytest.mark.parametrize("status", [502, 503])
+def test_a_proxys_html_error_page_is_retried_then_one_clear_line(
+    repo: GitRepo, github_app: GitHubApp, status: int
+) -> None:
+    sleeps: list[float] = []
+    source = make_source(sleeps)
+    source.repository_info()
+    github_app.server.fail_next(2, status=status, html=True)
+    assert source.head_commit("main") == repo.head()
+    assert sleeps == [0.01, 0.02]
+
+    github_app.server.fail_next(50, status=status, html=True)
+    with pytest.raises(RetryableSourceError) as error:
+        source.head_commit("main")
+    reason = {502: "Bad Gateway", 503: "Service Unavailable"}[status]
+    assert str(error.value) == (
+        f"GitHub API answered {status} ({reason}) after 5 attempts: GET /repos/{FULL_NAME}/git/ref/heads/main"
+    )
 
 
 def test_connection_errors_are_retried_then_retryable() -> None:
@@ -206,6 +226,28 @@ def test_secondary_rate_limit_honours_retry_after(repo: GitRepo, github_app: Git
     github_app.server.secondary_rate_limit(count=2, retry_after=1, status=status)
     assert source.head_commit("main") == repo.head()
     assert sleeps == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_secondary_rate_limit_without_retry_after_waits_a_minute_then_exponentially_longer(
+    repo: GitRepo, github_app: GitHubApp, status: int
+) -> None:
+    """GitHub does not always send ``retry-after``: its docs ask for at least one minute, then exponentially
+    longer. The minute is the policy's ``secondary_limit_seconds`` (shortened here to keep the test fast)."""
+    sleeps: list[float] = []
+    source = make_source(sleeps, secondary_limit_seconds=0.05, max_rate_limit_wait=1.0)
+    source.repository_info()
+    github_app.server.secondary_rate_limit(count=3, retry_after=None, status=status)
+    assert source.head_commit("main") == repo.head()
+    assert sleeps == [0.05, 0.1, 0.2]
+    assert RetryPolicy().secondary_limit_wait(1) == 60.0  # the production default: the documented minute
+
+    sleeps.clear()
+    github_app.server.secondary_rate_limit(count=50, retry_after=None, status=status)
+    with pytest.raises(RetryableSourceError) as error:
+        source.head_commit("main")
+    assert sleeps == [0.05, 0.1, 0.2, 0.4]  # the fifth wait (0.8 s) is the last attempt's: it fails instead
+    assert str(error.value) == "GitHub secondary rate limit: retry after 1 s (this step waits at most 1 s)"
 
 
 def test_truncated_tree_is_walked_so_nothing_is_missed(repo: GitRepo, github_app: GitHubApp) -> None:

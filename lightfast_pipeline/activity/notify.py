@@ -239,12 +239,41 @@ def build_message(session: Session, key: str, ui_url: str) -> dict[str, Any] | N
     return None
 
 
+# Block Kit limits (Slack refuses the whole message when one is broken): characters of a header's plain text,
+# of a section's text and of each of its fields.
+HEADER_TEXT_MAX = 150
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+CUT = "…"
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _escaped_within(text: str, limit: int) -> str:
+    """``text`` escaped for mrkdwn in at most ``limit`` characters, cut with ``…`` (never inside an entity)."""
+    escaped = _escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    kept, size = [], len(CUT)
+    for char in text:
+        piece = _escape(char)
+        if size + len(piece) > limit:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + CUT
+
+
+def _plain_within(text: str, limit: int) -> str:
+    """Plain text in at most ``limit`` characters, cut with ``…``."""
+    return text if len(text) <= limit else text[: limit - len(CUT)] + CUT
+
+
 def _field(title: str, value: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": f"*{title}*\n{_escape(value)}"}
+    prefix = f"*{title}*\n"
+    return {"type": "mrkdwn", "text": prefix + _escaped_within(value, FIELD_TEXT_MAX - len(prefix))}
 
 
 def _button(label: str, url: str) -> dict[str, Any]:
@@ -252,6 +281,12 @@ def _button(label: str, url: str) -> dict[str, Any]:
         "type": "actions",
         "elements": [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}],
     }
+
+
+def _code_block(title: str, text: str) -> str:
+    """A section's text: the title, then ``text`` as preformatted text, within the section limit."""
+    prefix, fence = f"*{title}*\n```", "```"
+    return prefix + _escaped_within(text, SECTION_TEXT_MAX - len(prefix) - len(fence)) + fence
 
 
 def run_failure_message(event: ActivityEvent, ui_url: str) -> dict[str, Any]:
@@ -264,7 +299,10 @@ def run_failure_message(event: ActivityEvent, ui_url: str) -> dict[str, Any]:
     return {
         "text": f"Run failed: {job} for {repository}: {first_line} ({link})",
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": f"Run failed: {job}"[:150]}},
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": _plain_within(f"Run failed: {job}", HEADER_TEXT_MAX)},
+            },
             {
                 "type": "section",
                 "fields": [
@@ -276,7 +314,7 @@ def run_failure_message(event: ActivityEvent, ui_url: str) -> dict[str, Any]:
             },
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*Error*\n```{_escape(error[:2800])}```"},
+                "text": {"type": "mrkdwn", "text": _code_block("Error", error)},
             },
             _button("Open run in Dagster", link),
         ],
@@ -292,7 +330,10 @@ def health_message(event: ActivityEvent, ui_url: str) -> dict[str, Any]:
     return {
         "text": f"Health: {event.entity_type} {name} {verb} ({before} → {after})",
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": f"{name} {verb}"[:150]}},
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": _plain_within(f"{name} {verb}", HEADER_TEXT_MAX)},
+            },
             {
                 "type": "section",
                 "fields": [

@@ -158,9 +158,11 @@ def _embeddings_metadata(report: IngestReport, batch_documents: int) -> dict:
     }
 
 
-def _check_index(runtime: Runtime, repository_id: int, source: Source) -> AssetCheckResult:
+def _check_index(runtime: Runtime, repository_id: int, source: Source, *, source_unchanged: bool) -> AssetCheckResult:
+    """The run's index-truth check (``source_unchanged``: the head was already verified, the source is not read)."""
     try:
-        return index_truth_result(index_truth(runtime, repository_id, source))
+        truth = index_truth(runtime, repository_id, source, source_unchanged=source_unchanged)
+        return index_truth_result(truth)
     except Exception as error:  # the index is committed: report the check as failed, not the run
         return index_truth_error(error)
 
@@ -233,7 +235,7 @@ def ingestion(
         run = ingest_in_batches(
             runtime, repository_id, source, run_id=context.run_id, full=full, actor=user, on_batch=_progress(context)
         )
-        check = _check_index(runtime, repository_id, source)
+        check = _check_index(runtime, repository_id, source, source_unchanged=run.plan.head_unchanged)
     except ConfigInvalid as error:
         _abort(context, runtime, repository_id, error)
         raise Failure(description=f"invalid lightfast.yml, nothing changed: {error}") from error

@@ -185,7 +185,12 @@ def disconnect(repo: str, json_output: bool = typer.Option(False, "--json", help
     with user_errors(*_errors()):
         repository = describe_repository(runtime, repo)
         repository_id, name = repository["id"], repository["name"]
-        result = disconnect_repository(runtime, repository_id, actor=runtime.settings.user)
+        result = disconnect_repository(
+            runtime,
+            repository_id,
+            actor=runtime.settings.user,
+            on_wait=lambda run_id: typer.echo(f"waiting for run {run_id} to finish {name}", err=True),
+        )
     payload = {
         "id": repository_id,
         "name": name,

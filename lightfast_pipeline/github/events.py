@@ -315,6 +315,10 @@ def _installation_repos_changed(runtime: Runtime, delivery: Delivery) -> Outcome
     return Outcome(DeliveryStatus.PROCESSED, reason, repository_ids=ids)
 
 
+SENSOR_DISCONNECT_WAIT_SECONDS = 10.0
+"""How long a disconnect in the delivery sensor waits for a run in flight; past it the run removes the index."""
+
+
 # -- disconnects and activity --------------------------------------------------------------------------
 def _disconnect(runtime: Runtime, delivery: Delivery, ids: list[int], action: str, reason: str) -> Outcome:
     removed = {"documents": 0, "vectors": 0}
@@ -326,6 +330,7 @@ def _disconnect(runtime: Runtime, delivery: Delivery, ids: list[int], action: st
             reason=reason,
             action=action,
             delivery_id=delivery.delivery_id,
+            wait_seconds=SENSOR_DISCONNECT_WAIT_SECONDS,
         )
         removed["documents"] += result.documents
         removed["vectors"] += result.vectors

@@ -12,10 +12,33 @@ from lightfast_pipeline.ingestion.repair import repair_from_journal
 from lightfast_pipeline.ingestion.stages import IngestReport
 from lightfast_pipeline.metrics.record import record_metric
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.workspaces.repositories import remove_repository_index
 
 
 class RepositoryUnavailable(Exception):
     """The repository is not in a state that allows syncing (disconnected, archived, suspended)."""
+
+
+def _unavailable(repository: Repository | None, repository_uid: str) -> str | None:
+    """Why the repository may not be synced now (None when it may)."""
+    if repository is None or not repository.active:
+        return f"repository {repository_uid} is not connected"
+    if repository.archived:
+        return f"{repository.full_name} is archived: syncs are stopped, the index is kept"
+    if repository.suspended:
+        return f"{repository.full_name} is suspended: syncs are paused"
+    return None
+
+
+def _check_available(runtime: Runtime, repository_uid: str) -> int:
+    """The repository's id; RepositoryUnavailable when it may not be synced now."""
+    with runtime.session() as session:
+        repository = session.scalar(select(Repository).where(Repository.uid == repository_uid))
+        reason = _unavailable(repository, repository_uid)
+        if reason is not None:
+            raise RepositoryUnavailable(reason)
+        assert repository is not None
+        return repository.id
 
 
 def begin_ingestion(
@@ -26,17 +49,18 @@ def begin_ingestion(
     on_wait: Callable[[str], None] | None = None,
     on_takeover: Callable[[str], None] | None = None,
 ) -> int:
-    """Take the repository's lease and repair what a crashed run left; returns the repository id."""
-    with runtime.session() as session:
-        repository = session.scalar(select(Repository).where(Repository.uid == repository_uid))
-        if repository is None or not repository.active:
-            raise RepositoryUnavailable(f"repository {repository_uid} is not connected")
-        if repository.archived:
-            raise RepositoryUnavailable(f"{repository.full_name} is archived: syncs are stopped, the index is kept")
-        if repository.suspended:
-            raise RepositoryUnavailable(f"{repository.full_name} is suspended: syncs are paused")
-        repository_id = repository.id
+    """Take the repository's lease and repair what a crashed run left; returns the repository id.
+
+    Availability is checked again once the lease is held: a disconnect holds the lease while it removes the
+    index, so a run that waited behind it must not write the repository back.
+    """
+    repository_id = _check_available(runtime, repository_uid)
     acquire_lease(runtime, repository_id, run_id, is_alive, on_wait=on_wait, on_takeover=on_takeover)
+    try:
+        _check_available(runtime, repository_uid)
+    except RepositoryUnavailable:
+        release_lease(runtime, repository_id, run_id)
+        raise
     repair_from_journal(runtime, repository_id)
     return repository_id
 
@@ -50,7 +74,8 @@ def end_ingestion(
     duration_ms: float | None = None,
     error: BaseException | None = None,
 ) -> None:
-    """Release the lease and record the run's metrics (counts on success, the error's type on failure)."""
+    """Record the run's metrics (counts on success, the error's type on failure) and release the lease, after
+    removing the index if the repository was disconnected meanwhile."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
@@ -81,4 +106,15 @@ def end_ingestion(
                     report.api_calls,
                     **{**scope, "tags": {"run_id": run_id, "provider": "github"}},
                 )
+    _remove_if_disconnected(runtime, repository_id)
     release_lease(runtime, repository_id, run_id)
+
+
+def _remove_if_disconnected(runtime: Runtime, repository_id: int) -> None:
+    """A disconnect that stopped waiting for this run left the repository's index to it: remove it (what this
+    run wrote included) before the lease goes."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        disconnected = repository is not None and not repository.active
+    if disconnected:
+        remove_repository_index(runtime, repository_id)

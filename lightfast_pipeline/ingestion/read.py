@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import select
 
-from lightfast_pipeline.catalog.models import ConfigStatus, Document, Repository, SkippedEntry
+from lightfast_pipeline.catalog.models import ConfigStatus, Document, Repository, SkippedEntry, Store
 from lightfast_pipeline.config.detect import detect_config
 from lightfast_pipeline.index.filters import decode_text, document_kind, skip_reason_for_entry
 from lightfast_pipeline.index.hashing import content_hash
@@ -24,6 +24,44 @@ class ConfigInvalid(Exception):
     """``lightfast.yml`` is invalid: nothing is changed in the index until it is fixed."""
 
 
+def _unchanged_head(runtime: Runtime, repository_id: int, commit: str, run_id: str) -> RunPlan | None:
+    """The plan of a run whose head is the last ingested commit, or None when the tree must be read.
+
+    A commit is recorded as ingested only by the catalog transaction that committed its final batch, and its
+    tree and ``lightfast.yml`` cannot change: every document is unchanged, no source call is needed. The tree is
+    read anyway when the configured embedder is not the store's (the normal path reports that error).
+    """
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        store = session.get(Store, repository.store_id) if repository.store_id else None
+        if (
+            commit != repository.last_ingested_commit
+            or repository.config_status != ConfigStatus.CONFIGURED.value
+            or store is None
+            or store.embedding_model != runtime.embedder.model
+        ):
+            return None
+        skipped = session.execute(
+            select(SkippedEntry.path, SkippedEntry.blob_id, SkippedEntry.reason).where(
+                SkippedEntry.repository_id == repository_id
+            )
+        ).all()
+        return RunPlan(
+            repository_id=repository_id,
+            repository_uid=repository.uid,
+            run_id=run_id,
+            commit=commit,
+            store_id=store.id,
+            config_hash=chunking_fingerprint(store),
+            config_status=ConfigStatus.CONFIGURED.value,
+            max_file_bytes=None,
+            unchanged=repository.document_count,
+            skipped={path: (blob_id, reason) for path, blob_id, reason in skipped},
+            head_unchanged=True,
+        )
+
+
 def plan_documents(
     runtime: Runtime,
     repository_id: int,
@@ -36,6 +74,10 @@ def plan_documents(
     """Plan this run from ids only (no blob is read): what was added, changed, renamed, deleted or skipped."""
     started = time.perf_counter()
     commit = source.head_commit()
+    if not full and (unchanged := _unchanged_head(runtime, repository_id, commit, run_id)) is not None:
+        unchanged.api_calls = source.api_calls
+        unchanged.seconds_plan = time.perf_counter() - started
+        return unchanged
     detection = detect_config(lambda path: source.read_file(commit, path))
     if detection.status == ConfigStatus.ERROR:
         with runtime.session() as session:

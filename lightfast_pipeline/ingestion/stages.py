@@ -62,6 +62,7 @@ class RunPlan:
     skipped: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (blob id, reason)
     api_calls: int = 0
     seconds_plan: float = 0.0
+    head_unchanged: bool = False  # the head is the last ingested commit: nothing is read from the source
 
     def batches(self, size: int) -> list[list[PlannedRead]]:
         """``to_read`` in batches of ``size``; always at least one (it carries renames, deletes, the commit)."""

@@ -24,6 +24,7 @@ from lightfast_pipeline.ingestion.chunk import draft_chunks
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.stores.store import StoreError, chunking_fingerprint
+from lightfast_pipeline.vectorstores.consistency import read_settled
 
 UNINDEXED = "?"
 """Prefix of the stand-in document uid of a file the source has and the catalog lacks (``?{path}``)."""
@@ -131,12 +132,28 @@ def store_ids(runtime: Runtime, repository_uid: str, namespaces: set[str]) -> di
     return {namespace: ids for namespace, ids in found.items() if ids}
 
 
-def index_truth(runtime: Runtime, repository_id: int, source: Source, *, deep: bool = False) -> IndexTruth:
-    """Compare the store's vector ids for the repository with the ledger and with the source's chunks."""
+def _settled_store_ids(runtime: Runtime, catalog: _Catalog, ledger: set[str]) -> set[str]:
+    """The repository's ids in the store, read again (within the store's consistency window) while they differ
+    from the ledger: right after a write an eventually consistent store may not show it yet."""
+    return read_settled(
+        lambda: set().union(*store_ids(runtime, catalog.repository_uid, catalog.namespaces).values()),
+        lambda ids: ids == ledger,
+        runtime.vector_store.consistency_seconds,
+    )
+
+
+def index_truth(
+    runtime: Runtime, repository_id: int, source: Source, *, deep: bool = False, source_unchanged: bool = False
+) -> IndexTruth:
+    """Compare the store's vector ids for the repository with the ledger and with the source's chunks.
+
+    ``source_unchanged``: the run found the head at the commit already verified, so the ledger stands for the
+    source's chunks and the source is not read (a no-op run makes one API call).
+    """
     catalog = _catalog(runtime, repository_id)
-    expected = _expected_ids(runtime, catalog, source, deep=deep)
-    in_store = set().union(*store_ids(runtime, catalog.repository_uid, catalog.namespaces).values())
     ledger = set().union(*catalog.ledger.values())
+    expected = ledger if source_unchanged else _expected_ids(runtime, catalog, source, deep=deep)
+    in_store = _settled_store_ids(runtime, catalog, ledger)
     uids = {uid for uid, _blob, _hash in catalog.documents.values()}
     with runtime.session() as session:
         keywords = keyword_ids(session, catalog.repository_uid)

@@ -31,18 +31,32 @@ FETCH_BATCH = 500
 FOLDER_INDEXES = ("README.md", "readme.md", "index.md", "_index.md")
 
 
+def _fetch_reusable(runtime: Runtime, namespace: str, source_ids: list[str]) -> dict[str, list[float]]:
+    """Vectors of the ids to copy that the store shows now (an eventually consistent store may not show a
+    vector written a moment ago, and a drifted one may have lost it: those are embedded instead)."""
+    fetched: dict[str, list[float]] = {}
+    for start in range(0, len(source_ids), FETCH_BATCH):
+        fetched.update(runtime.vector_store.fetch(namespace, source_ids[start : start + FETCH_BATCH]))
+    return fetched
+
+
 def _vectors_for(runtime: Runtime, stage: ChunksStage, namespace: str):
     """Vectors of every id that needs writing; returns (records, embedded count, reused count)."""
     texts: dict[str, str] = {}
     wanted: list[tuple[str, str, str]] = []  # (vector id, content hash, document uid)
     copies: list[tuple[str, str, str]] = []  # (vector id, source id, document uid)
+    drafts = {}
     for plan in stage.plans:
         by_id = dict(zip(plan.vector_ids, plan.drafts, strict=True))
-        for vector_id in plan.embed:
-            draft = by_id[vector_id]
-            texts.setdefault(draft.content_hash, draft.text)
-            wanted.append((vector_id, draft.content_hash, plan.document.uid))
+        drafts.update(by_id)
         copies.extend((new_id, source_id, plan.document.uid) for new_id, source_id in plan.reuse)
+        wanted.extend((vector_id, by_id[vector_id].content_hash, plan.document.uid) for vector_id in plan.embed)
+    source_ids = sorted({source_id for _new, source_id, _doc in copies})
+    fetched = _fetch_reusable(runtime, namespace, source_ids)
+    wanted.extend((new_id, drafts[new_id].content_hash, doc) for new_id, source, doc in copies if source not in fetched)
+    copies = [copy for copy in copies if copy[1] in fetched]
+    for vector_id, content_hash, _doc in wanted:
+        texts.setdefault(content_hash, drafts[vector_id].text)
     # Content that appears in several new places is sent to the model once.
     order = list(texts)
     vectors: dict[str, list[float]] = {}
@@ -52,21 +66,11 @@ def _vectors_for(runtime: Runtime, stage: ChunksStage, namespace: str):
             batch, runtime.embedder.embed_documents([texts[h] for h in batch]), strict=True
         ):
             vectors[content_hash] = list(vector)
-    source_ids = sorted({source_id for _new, source_id, _doc in copies})
-    fetched: dict[str, list[float]] = {}
-    for start in range(0, len(source_ids), FETCH_BATCH):
-        fetched.update(runtime.vector_store.fetch(namespace, source_ids[start : start + FETCH_BATCH]))
     repository = stage.documents.repository_uid
     records = [
         VectorRecord(vector_id, vectors[content_hash], {"repository": repository, "document": doc_uid})
         for vector_id, content_hash, doc_uid in wanted
     ]
-    missing = [source_id for source_id in source_ids if source_id not in fetched]
-    if missing:
-        raise RuntimeError(
-            f"{len(missing)} vectors listed in the ledger are missing from the store (e.g. {missing[0]}); "
-            "run `lightfast ingest --full` after `lightfast repo verify` to rebuild them"
-        )
     records.extend(
         VectorRecord(new_id, fetched[source_id], {"repository": repository, "document": doc_uid})
         for new_id, source_id, doc_uid in copies

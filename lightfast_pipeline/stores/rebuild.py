@@ -1,10 +1,10 @@
 """Listing stores and rebuilding one with the configured embedder (after a model or dimension change).
 
-A rebuild takes the one-writer lease of every repository with content in the store (refusing, with nothing
-changed, when a run holds one), repairs what crashed runs left, drops the store's namespace, then in one
-catalog transaction empties the store's ledger, switches the store to the configured embedder and records
-``store.rebuilt``. The namespace is dropped first: a crash before the catalog commit leaves the old ledger over
-an empty namespace (`lightfast repo verify` reports it), which running the rebuild again completes. The caller
+A rebuild takes the one-writer lease of every repository with content in the store (refusing, with nothing changed,
+when a run holds one), repairs what crashed runs left, drops the store's namespace and, once the namespace reads
+empty, in one catalog transaction empties the store's ledger, switches the store to the configured embedder and
+records ``store.rebuilt``. The namespace is dropped first: a crash before the catalog commit leaves the old ledger
+over an empty namespace (`lightfast repo verify` reports it), which running the rebuild again completes. The caller
 then runs a full ingestion of each repository returned in :attr:`Rebuild.to_ingest`.
 """
 
@@ -23,6 +23,7 @@ from lightfast_pipeline.ingestion.lease import LeaseTimeout, acquire_lease, main
 from lightfast_pipeline.ingestion.repair import repair_from_journal
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.stores.store import CHUNK_OVERLAP_TOKENS, StoreError, chunk_max_tokens_for
+from lightfast_pipeline.vectorstores.consistency import read_settled
 from lightfast_pipeline.workspaces.workspace import find_workspace, list_workspaces
 
 
@@ -112,6 +113,22 @@ def _take_leases(runtime: Runtime, repositories: dict[int, str], holder: str) ->
         taken.append(repository_id)
 
 
+def _drop_namespace(runtime: Runtime, store_id: int, namespace: str) -> int:
+    """Drop the store's namespace and wait (within the store's consistency window) until it reads empty, so the
+    catalog never records an empty store over vectors still showing; returns the vectors it held.
+
+    The count before is read until it equals the ledger's (the last writes may not show yet)."""
+    store, window = runtime.vector_store, runtime.vector_store.consistency_seconds
+    with runtime.session() as session:
+        ledger = session.scalar(select(func.count()).where(Chunk.store_id == store_id)) or 0
+    vectors = read_settled(lambda: store.count(namespace), lambda count: count == ledger, window)
+    store.drop_namespace(namespace)
+    left = read_settled(lambda: store.count(namespace), lambda count: count == 0, window)
+    if left:
+        raise StoreError(f"the vector store still shows {left} vectors in {namespace!r} after dropping it")
+    return vectors
+
+
 def rebuild_store(runtime: Runtime, workspace_ref: str, slug: str, *, actor: str) -> Rebuild:
     """Empty the store's namespace and ledger and switch it to the configured embedder (see module doc)."""
     embedder = runtime.embedder
@@ -139,8 +156,7 @@ def rebuild_store(runtime: Runtime, workspace_ref: str, slug: str, *, actor: str
     try:
         for repository_id in repositories:
             repair_from_journal(runtime, repository_id)
-        vectors = runtime.vector_store.count(namespace)
-        runtime.vector_store.drop_namespace(namespace)
+        vectors = _drop_namespace(runtime, store_id, namespace)
         faults.reached("after", "rebuild-drop")
         with runtime.session() as session:
             store = session.get(Store, store_id)

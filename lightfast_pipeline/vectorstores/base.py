@@ -48,6 +48,7 @@ class VectorStore(Protocol):
     """A store of vectors split into namespaces (one per workspace store)."""
 
     backend: str
+    consistency_seconds: float  # writes show in reads within this many seconds (0: at once)
 
     def ensure_namespace(self, namespace: str, dimension: int) -> None:
         """Create the namespace if missing (idempotent)."""

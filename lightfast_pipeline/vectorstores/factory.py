@@ -21,5 +21,7 @@ def build_vector_store(settings: Settings) -> VectorStore:
         pinecone = load_pinecone_settings()
         if not pinecone.api_key or not pinecone.index_host:
             raise VectorStoreError("vector backend 'pinecone' needs PINECONE_API_KEY and PINECONE_INDEX_HOST")
-        return PineconeVectorStore(pinecone.api_key, pinecone.index_host)
+        return PineconeVectorStore(
+            pinecone.api_key, pinecone.index_host, consistency_seconds=pinecone.consistency_seconds
+        )
     raise VectorStoreError(f"unknown vector backend {settings.vector_backend!r}: use one of {BACKENDS}")

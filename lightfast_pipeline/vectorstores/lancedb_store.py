@@ -141,6 +141,7 @@ class LanceDBVectorStore:
     """Namespaced vectors in a LanceDB database directory (or any URI LanceDB accepts)."""
 
     backend = "lancedb"
+    consistency_seconds = 0.0  # every read checks for the latest table version
 
     def __init__(
         self,

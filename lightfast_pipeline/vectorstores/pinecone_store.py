@@ -26,6 +26,7 @@ MAX_VECTORS_PER_UPSERT = 1_000
 DELETE_BATCH = 1_000
 FETCH_BATCH = 100
 SIZE_MARGIN = 0.85
+CONSISTENCY_SECONDS = 30.0  # "a slight delay before upserted records are available" (Pinecone's known limitations)
 
 
 class PineconeVectorStore:
@@ -41,7 +42,10 @@ class PineconeVectorStore:
         request_limit_bytes: int = REQUEST_LIMIT_BYTES,
         max_concurrency: int = 4,
         timeout: float = 30.0,
+        consistency_seconds: float = CONSISTENCY_SECONDS,
     ) -> None:
+        """``consistency_seconds``: how long reads that correctness depends on wait for writes to show
+        (``vectorstores/consistency.py``)."""
         if not api_key or not index_host:
             raise VectorStoreError("the Pinecone backend needs PINECONE_API_KEY and PINECONE_INDEX_HOST")
         from pinecone import Pinecone
@@ -50,6 +54,7 @@ class PineconeVectorStore:
         self._request_limit = request_limit_bytes
         self._max_concurrency = max_concurrency
         self._timeout = timeout
+        self.consistency_seconds = consistency_seconds
         self._index = self._call(lambda: Pinecone(api_key=api_key).Index(host=index_host))
         self._dimension: int | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,13 @@ from lightfast_pipeline.catalog.models import (
     utcnow,
 )
 from lightfast_pipeline.config.detect import ConfigDetection, detect_config
+from lightfast_pipeline.ingestion.lease import (
+    LeaseTimeout,
+    acquire_lease,
+    maintenance_holder,
+    release_lease,
+    run_alive_on,
+)
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.sources.factory import source_for
@@ -254,7 +262,8 @@ class DisconnectResult:
 
 
 def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectResult:
-    """Delete every document, ledger row and vector of a repository (vectors first, so none is orphaned)."""
+    """Delete every document, ledger row and vector of a repository (vectors first, so none is orphaned) and
+    reset its counters and last ingested commit."""
     with runtime.session() as session:
         rows = session.execute(
             select(Store.namespace, Chunk.vector_id)
@@ -280,7 +289,32 @@ def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectR
         session.execute(delete(Document).where(Document.repository_id == repository_id))
         session.execute(delete(SkippedEntry).where(SkippedEntry.repository_id == repository_id))
         session.execute(delete(IngestJournal).where(IngestJournal.repository_id == repository_id))
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        repository.document_count = repository.chunk_count = 0
+        repository.last_ingested_commit = None  # nothing ingested: a reconnect reads the whole tree again
     return DisconnectResult(documents=documents or 0, vectors=len(rows))
+
+
+DISCONNECT_WAIT_SECONDS = 3600.0
+
+
+def _take_lease_to_disconnect(
+    runtime: Runtime, repository_id: int, wait_seconds: float, on_wait: Callable[[str], None] | None
+) -> str | None:
+    """Mark the repository inactive (no run starts any more), then take its lease, waiting for a run in flight to
+    commit and release it; returns the holder, or None when the run kept it past ``wait_seconds`` (that run
+    removes the index as it ends, ``ingestion/lifecycle.py``)."""
+    with runtime.session() as session:
+        repository = session.get(Repository, repository_id)
+        assert repository is not None
+        repository.active = False
+    holder = maintenance_holder("disconnect")
+    try:
+        acquire_lease(runtime, repository_id, holder, run_alive_on(runtime), wait_seconds=wait_seconds, on_wait=on_wait)
+    except LeaseTimeout:
+        return None
+    return holder
 
 
 def disconnect_repository(
@@ -291,9 +325,41 @@ def disconnect_repository(
     reason: str = "disconnected by user",
     action: str = actions.REPOSITORY_DISCONNECTED,
     delivery_id: str | None = None,
+    wait_seconds: float = DISCONNECT_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
 ) -> DisconnectResult:
-    """Remove a repository's documents and vectors from the index and mark it disconnected."""
-    result = remove_repository_index(runtime, repository_id)
+    """Remove a repository's documents and vectors from the index and mark it disconnected.
+
+    Holds the repository's lease while it removes the index: a run in flight finishes its commit first (its
+    writes are then removed too) and a run waiting for the lease finds the repository disconnected. ``on_wait``
+    is called with the holder's run id when it has to wait; past ``wait_seconds`` the disconnect is recorded
+    and the run, which finds its repository disconnected as it ends, removes the index itself.
+    """
+    holder = _take_lease_to_disconnect(runtime, repository_id, wait_seconds, on_wait)
+    if holder is None:
+        # The partition stays: the run in flight still materialises it (a later run refuses the repository).
+        nothing = DisconnectResult(0, 0)
+        return _record_disconnect(runtime, repository_id, nothing, actor, reason, action, delivery_id, partition=False)
+    try:
+        result = remove_repository_index(runtime, repository_id)
+        return _record_disconnect(runtime, repository_id, result, actor, reason, action, delivery_id)
+    finally:
+        release_lease(runtime, repository_id, holder)
+
+
+def _record_disconnect(
+    runtime: Runtime,
+    repository_id: int,
+    result: DisconnectResult,
+    actor: str,
+    reason: str,
+    action: str,
+    delivery_id: str | None,
+    *,
+    partition: bool = True,
+) -> DisconnectResult:
+    """Mark the repository disconnected (counters, activity row) and, with ``partition``, drop its Dagster
+    partition."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         assert repository is not None
@@ -316,6 +382,6 @@ def disconnect_repository(
         uid = repository.uid
     from lightfast_pipeline.jobs.partitions import REPOSITORIES_PARTITION
 
-    if runtime.instance.has_dynamic_partition(REPOSITORIES_PARTITION, uid):
+    if partition and runtime.instance.has_dynamic_partition(REPOSITORIES_PARTITION, uid):
         runtime.instance.delete_dynamic_partition(REPOSITORIES_PARTITION, uid)
     return result

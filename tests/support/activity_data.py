@@ -48,6 +48,23 @@ def explode() -> None:
     raise Failure("embedding provider answered 503")
 
 
+HUGE_ERROR = "upstream answered <html> & gave up\n" + "".join(
+    f'line {n}: <div class="trace"> & more\n' for n in range(5_000)
+)
+"""About 190 KB of error text, full of characters that mrkdwn escapes (``<``, ``>``, ``&``)."""
+
+
+@op
+def explode_hugely() -> None:
+    """Fails with an error far longer than any Slack block."""
+    raise Failure(HUGE_ERROR)
+
+
+@job
+def huge_failure_job() -> None:
+    explode_hugely()
+
+
 @job
 def tiny_job() -> None:
     noop()

@@ -93,6 +93,30 @@ class HashingEmbedder:
         return [v / norm for v in vector]
 
 
+class GatedEmbedder(HashingEmbedder):
+    """The hashing vectors behind a gate: every embed call sets :attr:`reached` and waits for :attr:`opened`.
+
+    In an in-process run this is a deterministic point after the plan and before anything is written (no
+    polling): the test waits for ``reached``, does what must happen meanwhile, then sets ``opened``.
+    """
+
+    reached: ClassVar[threading.Event] = threading.Event()
+    opened: ClassVar[threading.Event] = threading.Event()
+
+    @classmethod
+    def close(cls) -> None:
+        """Make the next embed call stop at the gate."""
+        cls.reached.clear()
+        cls.opened.clear()
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Signal the gate, wait until it opens (2 minutes at most), then embed."""
+        GatedEmbedder.reached.set()
+        if not GatedEmbedder.opened.wait(timeout=120):
+            raise RuntimeError("the test never opened the embedder's gate")
+        return super().embed_documents(texts)
+
+
 class Hashing256Embedder(HashingEmbedder):
     """The same hashing in 256 dimensions under another model name: a model change, for store rebuilds."""
 

@@ -2,8 +2,9 @@
 
 Responses follow the example bodies in ``../shared/fixtures/github-api/`` (``tests/test_github_server.py``
 checks the keys). Switches simulate what GitHub does under stress: 5xx bursts, primary and secondary rate
-limits, truncated recursive trees, 301 after a rename. Installation tokens are issued only for an App JWT
-that verifies with the test App's public key.
+limits (a secondary limit with or without ``retry-after``, as GitHub does not always send it), error pages
+that are not JSON (the HTML a proxy answers with a 502 or 503), truncated recursive trees, 301 after a rename.
+Installation tokens are issued only for an App JWT that verifies with the test App's public key.
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ class Switches:
 
     fail_next: int = 0
     fail_status: int = 502
+    fail_html: bool = False
     primary_limit_until: float = 0.0
     secondary_limit_next: int = 0
-    secondary_retry_after: int = 1
+    secondary_retry_after: int | None = 1
     secondary_status: int = 403
     truncate_trees_over: int | None = None
 
@@ -138,16 +140,16 @@ class GitHubServer:
         repo.full_name = new
         self.old_names[old] = repo.id
 
-    def fail_next(self, count: int, status: int = 502) -> None:
-        """The next ``count`` requests answer ``status``."""
-        self.switches.fail_next, self.switches.fail_status = count, status
+    def fail_next(self, count: int, status: int = 502, *, html: bool = False) -> None:
+        """The next ``count`` requests answer ``status`` (with a proxy's HTML page instead of JSON if ``html``)."""
+        self.switches.fail_next, self.switches.fail_status, self.switches.fail_html = count, status, html
 
     def primary_rate_limit(self, seconds: float) -> None:
         """Exhaust the primary limit: 403 with remaining 0 until ``x-ratelimit-reset`` (now + seconds)."""
         self.switches.primary_limit_until = time.time() + seconds
 
-    def secondary_rate_limit(self, count: int = 1, retry_after: int = 1, status: int = 403) -> None:
-        """The next ``count`` requests hit a secondary limit with ``retry-after``."""
+    def secondary_rate_limit(self, count: int = 1, retry_after: int | None = 1, status: int = 403) -> None:
+        """The next ``count`` requests hit a secondary limit, with ``retry-after`` unless it is None."""
         self.switches.secondary_limit_next, self.switches.secondary_retry_after = count, retry_after
         self.switches.secondary_status = status
 
@@ -196,6 +198,8 @@ class GitHubServer:
         s = self.switches
         if s.fail_next > 0:
             s.fail_next -= 1
+            if s.fail_html:
+                return _proxy_page(s.fail_status)
             return _json({"message": "Server Error"}, s.fail_status, self._rate_headers())
         if s.primary_limit_until > time.time():
             headers = self._rate_headers(remaining=0, reset=int(s.primary_limit_until) + 1)
@@ -203,7 +207,9 @@ class GitHubServer:
             return _json({"message": message}, 403, headers)
         if s.secondary_limit_next > 0:
             s.secondary_limit_next -= 1
-            headers = {**self._rate_headers(), "retry-after": str(s.secondary_retry_after)}
+            headers = self._rate_headers()
+            if s.secondary_retry_after is not None:
+                headers["retry-after"] = str(s.secondary_retry_after)
             message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
             return _json({"message": message}, s.secondary_status, headers)
         return None
@@ -460,3 +466,16 @@ def _iso(epoch: float) -> str:
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/json; charset=utf-8")
+
+
+PROXY_REASONS = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}
+
+
+def _proxy_page(status: int) -> Response:
+    """The HTML error page a load balancer in front of the API answers with (no JSON, no rate-limit headers)."""
+    title = f"{status} {PROXY_REASONS.get(status, 'Error')}"
+    page = (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
+    )
+    return Response(page, status_code=status, media_type="text/html")

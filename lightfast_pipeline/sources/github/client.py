@@ -48,10 +48,16 @@ class RetryPolicy:
     max_backoff_seconds: float = 8.0
     max_rate_limit_wait: float = 60.0  # longer waits fail the step with a RetryableSourceError
     timeout_seconds: float = 30.0
+    secondary_limit_seconds: float = 60.0  # first wait on a secondary limit that names no time (GitHub: ≥ 1 min)
 
     def backoff(self, attempt: int) -> float:
         """Exponential delay before retry number ``attempt`` (1-based)."""
         return min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+
+    def secondary_limit_wait(self, hit: int) -> float:
+        """Wait after the ``hit``-th (1-based) secondary limit of one request that sent neither ``retry-after`` nor
+        an exhausted ``x-ratelimit-reset``: one minute, then exponentially longer, as GitHub's docs ask."""
+        return self.secondary_limit_seconds * 2 ** (hit - 1)
 
 
 class GitHubClient:
@@ -153,7 +159,7 @@ class GitHubClient:
     ) -> requests.Response:
         url = path if path.startswith(("http://", "https://")) else f"{self.api_url}{path}"
         where = f"{method} {urlsplit(url).path}"
-        attempt = 0
+        attempt = limited = 0
         while True:
             attempt += 1
             try:
@@ -179,11 +185,15 @@ class GitHubClient:
             status = response.status_code
             if status >= 500:
                 if attempt >= self.policy.max_attempts:
-                    raise RetryableSourceError(f"GitHub API answered {status} after {attempt} attempts: {where}")
+                    raise RetryableSourceError(
+                        f"GitHub API answered {status} ({_error_message(response) or 'no reason'}) "
+                        f"after {attempt} attempts: {where}"
+                    )
                 self._retry_later(where, str(status), self.policy.backoff(attempt))
                 continue
             if status in (403, 429):
-                wait = self._rate_limit_wait(response)
+                limited += 1
+                wait = self._rate_limit_wait(response, limited)
                 if wait is not None:
                     if wait > self.policy.max_rate_limit_wait or attempt >= self.policy.max_attempts:
                         raise RetryableSourceError(self._rate_limit_message(response, wait))
@@ -199,8 +209,9 @@ class GitHubClient:
         log.warning("GitHub %s: %s, retrying in %.1f s", where, why, seconds)
         self._sleep(seconds)
 
-    def _rate_limit_wait(self, response: requests.Response) -> float | None:
-        """Seconds to wait before retrying, or None when the 403/429 is not a rate limit."""
+    def _rate_limit_wait(self, response: requests.Response, hit: int) -> float | None:
+        """Seconds to wait before retrying, or None when the 403/429 is not a rate limit (``hit``: how many rate
+        limits this request met, counting this one)."""
         headers = response.headers
         retry_after = headers.get("retry-after")
         if retry_after and retry_after.strip().isdigit():
@@ -208,7 +219,7 @@ class GitHubClient:
         if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
             return max(0.0, int(headers["x-ratelimit-reset"]) - self._clock()) + 0.25
         if response.status_code == 429 or "secondary rate limit" in _error_message(response).lower():
-            return 60.0  # GitHub: "wait for at least one minute before retrying"
+            return self.policy.secondary_limit_wait(hit)
         return None
 
     def _rate_limit_message(self, response: requests.Response, wait: float) -> str:
@@ -225,8 +236,9 @@ class GitHubClient:
 
 
 def _error_message(response: requests.Response) -> str:
+    """GitHub's JSON ``message``, or the HTTP reason when the body is not JSON (a proxy's HTML page)."""
     try:
         body = response.json()
     except ValueError:
         return response.reason or ""
-    return str(body.get("message", "")) if isinstance(body, dict) else ""
+    return " ".join(str(body.get("message", "")).split()) if isinstance(body, dict) else ""

@@ -60,4 +60,5 @@ def source_for_repository(settings: Settings, repository: Repository) -> GitHubS
     github = load_github_settings()
     api_url = repository.location or github.api_url
     installation = repository.installation_id or find_installation(github, repository.full_name, api_url=api_url)
-    return GitHubSource(github_client(github, installation, api_url=api_url), repository.full_name)
+    client = github_client(github, installation, api_url=api_url)
+    return GitHubSource(client, repository.full_name, default_branch=repository.default_branch)

@@ -17,13 +17,19 @@ BLOB_BATCH = 32  # blobs fetched concurrently per window (bounded memory, ordere
 
 
 class GitHubSource:
-    """One repository, addressed by ``owner/name``; GitHub's 301 after a rename or transfer is followed."""
+    """One repository, addressed by ``owner/name``; GitHub's 301 after a rename or transfer is followed.
 
-    def __init__(self, client: GitHubClient, full_name: str, *, max_workers: int = 8) -> None:
+    ``default_branch``, when known (the catalog keeps it current from ``repository`` webhooks), saves the
+    repository call before the branch's ref: the head is then one API call.
+    """
+
+    def __init__(
+        self, client: GitHubClient, full_name: str, *, max_workers: int = 8, default_branch: str | None = None
+    ) -> None:
         self.client = client
         self.full_name = full_name
         self.max_workers = max_workers
-        self._default_branch: str | None = None
+        self._default_branch = default_branch
         self._sizes: dict[str, int] = {}
 
     @property
