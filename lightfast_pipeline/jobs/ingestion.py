@@ -38,7 +38,7 @@ def _step_started(instance: DagsterInstance, run_id: str) -> bool:
     return bool(instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_START, limit=1).records)
 
 
-def _head_read(instance: DagsterInstance, run_id: str) -> str | None:
+def head_read(instance: DagsterInstance, run_id: str) -> str | None:
     """The commit the run planned from (its ``documents`` materialisation), once it has read it."""
     events = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
     for record in events:
@@ -61,7 +61,7 @@ def pending_run_id(instance: DagsterInstance, repository_uid: str, head: str | N
         run_id = record.dagster_run.run_id
         if record.dagster_run.status != DagsterRunStatus.STARTED or not _step_started(instance, run_id):
             return run_id
-        if head is not None and _head_read(instance, run_id) == head:
+        if head is not None and head_read(instance, run_id) == head:
             return run_id
     return None
 
