@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import yaml
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.scheduler.instigation import InstigatorType
 from sqlalchemy import select
@@ -300,9 +301,22 @@ def _connect_and_index(runtime: Runtime, instance: DagsterInstance, server: GitH
     return members
 
 
+def _workspace(home: Path, metrics: bool) -> Path:
+    """deploy/workspace.yaml, or a copy holding only the ingestion location."""
+    if metrics:
+        return DEPLOY_DIR / "workspace.yaml"
+    locations = yaml.safe_load((DEPLOY_DIR / "workspace.yaml").read_text())["load_from"]
+    ingestion = [entry for entry in locations if entry["python_module"]["location_name"] == "lightfast_pipeline"]
+    path = home / "workspace.yaml"
+    path.write_text(yaml.safe_dump({"load_from": ingestion}))
+    return path
+
+
 @contextmanager
-def fleet(home: Path, admin_url: URL, size: int, *, max_concurrent_runs: int) -> Iterator[Fleet]:
-    """The deployment with ``size`` connected, indexed repositories; everything is removed on exit."""
+def fleet(home: Path, admin_url: URL, size: int, *, max_concurrent_runs: int, metrics: bool = True) -> Iterator[Fleet]:
+    """The deployment with ``size`` connected, indexed repositories; everything is removed on exit.
+
+    ``metrics=False`` loads the ingestion code location only (no warehouse refreshes beside the runs)."""
     suffix = uuid.uuid4().hex[:12]
     dagster_db, catalog_db = f"fleet_dagster_{suffix}", f"fleet_catalog_{suffix}"
     dagster_url = create_database(admin_url, dagster_db).render_as_string(hide_password=False)
@@ -333,7 +347,7 @@ def fleet(home: Path, admin_url: URL, size: int, *, max_concurrent_runs: int) ->
                 url = f"http://127.0.0.1:{port}"
                 receiver = [str(BIN / "lightfast"), "webhooks", "serve", "--port", str(port)]
                 processes.append(_start(receiver, home / "receiver.log"))
-                daemon = [str(BIN / "dagster-daemon"), "run", "-w", str(DEPLOY_DIR / "workspace.yaml")]
+                daemon = [str(BIN / "dagster-daemon"), "run", "-w", str(_workspace(home, metrics))]
                 processes.append(_start(daemon, home / "daemon.log"))
                 _wait(lambda: _receiver_up(url), 60, "the webhook receiver")
                 _wait(lambda: _sensor_ticked(instance, DELIVERY_SENSOR), 240, "the daemon's delivery sensor")
