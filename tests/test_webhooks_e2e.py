@@ -16,6 +16,7 @@ from dagster import (
     RunRequest,
     RunsFilter,
     SensorResult,
+    SkipReason,
     build_schedule_context,
     build_sensor_context,
 )
@@ -221,6 +222,28 @@ def test_push_of_an_indexed_head_requests_no_run(world: World) -> None:
     delivery = world.delivery(redelivered_elsewhere)
     assert delivery.status == "skipped" and f"{world.git.head()[:12]} is already indexed" in delivery.reason
     assert world.delivery(late).status == "processed"
+
+
+def test_reconciliation_leaves_a_push_in_flight_to_its_delivery(world: World) -> None:
+    """A push the delivery sensor has not turned into a run yet is not lost: reconciliation must not add a second
+    run of the same head beside the one the delivery will request."""
+    before = world.git.head()
+    world.git.commit({"docs/inflight.md": "# In flight\n\nPushed just before the schedule ticked.\n"})
+    delivery_id = world.push(before=before)
+
+    def reconcile() -> list[RunRequest] | SkipReason:
+        context = build_schedule_context(
+            instance=world.instance, scheduled_execution_time=NOW, resources=world.resources
+        )
+        return reconciliation_schedule(context)
+
+    assert not isinstance(reconcile(), list)  # the head moved, but its delivery is still undecided
+    (request,) = world.tick()
+    assert not isinstance(reconcile(), list)  # decided; its run is not created yet (the daemon submits it)
+    assert request.tags[tags.DELIVERY] == delivery_id
+    world.execute(request)
+    world.tick()  # records the run on the delivery
+    assert not isinstance(reconcile(), list)  # indexed: nothing to reconcile
 
 
 def test_pushes_in_one_tick_coalesce_into_one_run_of_the_newest_head(world: World) -> None:
