@@ -125,6 +125,7 @@ def report(f: Fleet, pushes: list[Push], indexed: dict, found: dict, runs: list[
             "webhook": len(webhook_runs),
             "all": len(runs),
             "by_status": dict(Counter(run.status for run in runs)),
+            "by_trigger": dict(Counter(run.trigger for run in runs)),
             "duplicate_heads": sum(n - 1 for n in Counter((r.repository_uid, r.head) for r in runs).values() if n > 1),
             "more_runs_than_pushes": sum(max(0, n - uid_pushes[uid]) for uid, n in per_repository.items()),
             "other_jobs": dict(Counter(record.dagster_run.job_name for record in others)),
