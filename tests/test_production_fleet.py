@@ -47,9 +47,9 @@ def test_pushes_to_many_repositories_index_each_newest_head_once(postgres_server
         pushes = [held, *(f.push(index) for index in range(1, SIZE)), *(f.push(index) for index in (1, 2, 3))]
 
         # Once the held run has read its head, three pushes reach it a sensor tick apart.
-        _wait(lambda: _run_of(f, held) is not None, 60, "the held push's run")
+        _wait(lambda: _run_of(f, held) is not None, 180, "the held push's run")
         held_run = _run_of(f, held).run_id
-        _wait(lambda: head_read(f.instance, held_run) == held.sha, 90, "the held run to read its head")
+        _wait(lambda: head_read(f.instance, held_run) == held.sha, 300, "the held run to read its head")
         during = []
         for _ in range(3):
             during.append(f.push(0))
@@ -57,7 +57,7 @@ def test_pushes_to_many_repositories_index_each_newest_head_once(postgres_server
         assert not f.instance.get_run_by_id(held_run).is_finished, "the held run ended before the pushes"
         pushes += during
 
-        _wait(lambda: not f.busy(), 240, "every delivery decided and every run finished")
+        _wait(lambda: not f.busy(), 900, "every delivery decided and every run finished")
         runs = f.runs()
         deliveries = f.deliveries([push.delivery_id for push in pushes])
         held_end = f.instance.get_run_record_by_id(held_run).end_time
