@@ -8,5 +8,6 @@ REPOSITORY_NAME = "lightfast/repository_name"
 DELIVERY = "lightfast/delivery"
 FULL_REINDEX = "lightfast/full"
 CANCELLED_BY = "lightfast/cancelled_by"
+WAREHOUSE = "lightfast/warehouse"  # the metrics jobs (one DuckDB writer): at most one such run in the run queue
 
 TRIGGERS = ("manual", "scheduled", "webhook", "automatic")

@@ -16,6 +16,7 @@ from sqlalchemy import inspect, select
 from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.db import get_engine, is_migrated, migrate, session_scope
 from lightfast_pipeline.catalog.models import Base, Workspace
+from lightfast_pipeline.jobs.metrics import metrics_jobs
 from lightfast_pipeline.runs import jobs as runs
 from lightfast_pipeline.workspaces.workspace import get_or_create_organization
 from tests.support.postgres import deploy_environment, write_deploy_instance
@@ -71,8 +72,13 @@ def test_deploy_config_builds_the_production_instance(deploy_instance: DagsterIn
     queue = coordinator.get_run_queue_config()
     assert queue.max_concurrent_runs == 3
     assert queue.tag_concurrency_limits == [
-        {"key": tags.REPOSITORY, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        {"key": tags.REPOSITORY, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+        {"key": tags.WAREHOUSE, "limit": 1},
     ]
+    assert (queue.max_user_code_failure_retries, queue.user_code_failure_retry_delay) == (3, 10)
+    # The metrics jobs carry the warehouse tag and queue behind ingestion runs.
+    for metrics_job in metrics_jobs:
+        assert metrics_job.tags == {tags.WAREHOUSE: "write", "dagster/priority": "-1"}
     assert deploy_instance.run_monitoring_enabled
     assert deploy_instance.run_monitoring_start_timeout_seconds == 300
     assert deploy_instance.run_monitoring_max_runtime_seconds == 7200

@@ -16,6 +16,7 @@ from dagster import (
     RunRequest,
     RunsFilter,
     SensorResult,
+    SkipReason,
     build_schedule_context,
     build_sensor_context,
 )
@@ -209,6 +210,42 @@ def test_duplicate_delivery_causes_no_extra_run(world: World) -> None:
     assert world.tick() == []
 
 
+def test_push_of_an_indexed_head_requests_no_run(world: World) -> None:
+    """A push whose commit a run already indexed (it started after the push) needs no run of its own."""
+    before = world.git.head()
+    world.git.commit({"docs/early.md": "# Early\n\nIndexed before its webhook was decided.\n"})
+    late = world.push(before=before)
+    world.execute(world.tick()[0])
+    redelivered_elsewhere = world.push(before=before)  # same push, new delivery id: its head is indexed now
+
+    assert world.tick() == []
+    delivery = world.delivery(redelivered_elsewhere)
+    assert delivery.status == "skipped" and f"{world.git.head()[:12]} is already indexed" in delivery.reason
+    assert world.delivery(late).status == "processed"
+
+
+def test_reconciliation_leaves_a_push_in_flight_to_its_delivery(world: World) -> None:
+    """A push the delivery sensor has not turned into a run yet is not lost: reconciliation must not add a second
+    run of the same head beside the one the delivery will request."""
+    before = world.git.head()
+    world.git.commit({"docs/inflight.md": "# In flight\n\nPushed just before the schedule ticked.\n"})
+    delivery_id = world.push(before=before)
+
+    def reconcile() -> list[RunRequest] | SkipReason:
+        context = build_schedule_context(
+            instance=world.instance, scheduled_execution_time=NOW, resources=world.resources
+        )
+        return reconciliation_schedule(context)
+
+    assert not isinstance(reconcile(), list)  # the head moved, but its delivery is still undecided
+    (request,) = world.tick()
+    assert not isinstance(reconcile(), list)  # decided; its run is not created yet (the daemon submits it)
+    assert request.tags[tags.DELIVERY] == delivery_id
+    world.execute(request)
+    world.tick()  # records the run on the delivery
+    assert not isinstance(reconcile(), list)  # indexed: nothing to reconcile
+
+
 def test_pushes_in_one_tick_coalesce_into_one_run_of_the_newest_head(world: World) -> None:
     pushes = []
     for n in range(3):
@@ -250,11 +287,13 @@ def test_rename_changes_the_name_only_and_search_still_works(world: World) -> No
     assert (event.before, event.after) == ({"full_name": FULL_NAME}, {"full_name": "acme/guide"})
 
     head = world.git.head()
+    world.git.commit({"docs/dock.md": "# Dock\n\nDock badges and bounce animations.\n"})
     world.push(before=head, full_name="acme/guide")
     (request,) = world.tick()
     report = world.execute(request)
-    assert report["chunks"]["embedded"] == 0 and report["documents"]["added"] == 0
-    assert world.paths() == paths_before
+    assert report["chunks"]["embedded"] == 1 and report["documents"]["added"] == 1
+    assert world.paths().keys() - paths_before.keys() == {"docs/dock.md"}
+    assert world.top_path("dock badges bounce animations") == "docs/dock.md"
     assert world.top_path("application menu templates accelerators") == "docs/menus.md"
 
 
@@ -302,7 +341,8 @@ def test_skips_suspension_archive_and_reconciliation(world: World) -> None:
         world.post("push.branch-deleted.json", "push")[1]: "branch deleted",
         world.push(before=head, ref="refs/heads/feature"): "not the default branch main",
     }
-    broken = world.push(before=head, commits="not a list of commits")  # a malformed payload fails alone
+    # A malformed payload fails alone (its head is not indexed yet, so it gets as far as reading the commits).
+    broken = world.push(before=head, after="f" * 40, commits="not a list of commits")
     assert world.tick() == []
     assert world.delivery(broken).status == "failed" and "AttributeError" in world.delivery(broken).reason
     for delivery_id, reason in skipped.items():

@@ -129,11 +129,14 @@ def _push(runtime: Runtime, delivery: Delivery) -> Outcome:
             return _skipped("repository not connected")
         runs: list[PlannedRun] = []
         reasons: list[str] = []
+        after = str(payload.get("after") or "")
         for repository in repositories:
             if branch != repository.default_branch:
                 reasons.append(f"push to {branch}, not the default branch {repository.default_branch}")
             elif blocker := sync_blocker(repository):
                 reasons.append(blocker)
+            elif after and after == repository.last_ingested_commit:
+                reasons.append(f"{after[:12]} is already indexed")
             else:
                 runs.append(planned_run(repository, user))
         ids = [repository.id for repository in repositories]

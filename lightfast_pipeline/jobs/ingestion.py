@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, define_asset_job, in_process_executor
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    RunsFilter,
+    define_asset_job,
+    in_process_executor,
+)
 
 from lightfast_pipeline import tags
 from lightfast_pipeline.assets.ingestion import ingestion_assets
 from lightfast_pipeline.github.events import Delivery, Outcome, PlannedRun
 from lightfast_pipeline.jobs.partitions import REPOSITORIES_PARTITION, repositories_partitions
 
-PENDING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
+UNFINISHED = [
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 
 ingest_repository_job = define_asset_job(
     "ingest_repository",
@@ -20,10 +33,37 @@ ingest_repository_job = define_asset_job(
 )
 
 
-def pending_run_id(instance: DagsterInstance, repository_uid: str) -> str | None:
-    """A queued run of this repository that has not started: it will read the branch head when it does."""
-    records = instance.get_run_records(RunsFilter(tags={tags.REPOSITORY: repository_uid}, statuses=PENDING), limit=1)
-    return records[0].dagster_run.run_id if records else None
+def _step_started(instance: DagsterInstance, run_id: str) -> bool:
+    """True once the run's ingestion step has begun: from then on it may have read the branch head."""
+    return bool(instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_START, limit=1).records)
+
+
+def head_read(instance: DagsterInstance, run_id: str) -> str | None:
+    """The commit the run planned from (its ``documents`` materialisation), once it has read it."""
+    events = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    for record in events:
+        materialization = record.asset_materialization
+        if materialization is not None and materialization.asset_key.path == ["documents"]:
+            commit = materialization.metadata.get("commit")
+            return str(commit.value) if commit is not None else None
+    return None
+
+
+def pending_run_id(instance: DagsterInstance, repository_uid: str, head: str | None = None) -> str | None:
+    """An unfinished run of this repository that will index ``head`` (or the current head when None).
+
+    A run that has not begun its ingestion step (queued, starting, or its worker still loading) reads the
+    branch head later, so it indexes every push already made: GitHub sends a push's webhook after the push.
+    A run already past that point absorbs the push only when the commit it read is ``head``.
+    """
+    records = instance.get_run_records(RunsFilter(tags={tags.REPOSITORY: repository_uid}, statuses=UNFINISHED))
+    for record in records:
+        run_id = record.dagster_run.run_id
+        if record.dagster_run.status != DagsterRunStatus.STARTED or not _step_started(instance, run_id):
+            return run_id
+        if head is not None and head_read(instance, run_id) == head:
+            return run_id
+    return None
 
 
 def run_request(
@@ -47,21 +87,24 @@ def run_request(
 def requests_for_delivery(
     instance: DagsterInstance, delivery: Delivery, outcome: Outcome, requested: dict[str, str]
 ) -> tuple[list[RunRequest], str | None]:
-    """Run requests for the outcome's syncs; a sync already queued absorbs the push (and gives its run id).
+    """Run requests for the outcome's syncs; an unfinished run that will index the push absorbs it (and gives
+    its run id), so N pushes during a run cause at most one follow-up run.
 
     ``requested`` maps the repositories given a run earlier in the same tick to that run's delivery: the pushes
     of one tick coalesce into one run (it reads the branch head when it starts, so it indexes the newest push).
     """
     requests: list[RunRequest] = []
     coalesced: str | None = None
+    after = delivery.payload.get("after") if delivery.event == "push" else None
+    head = str(after) if after else None
     for run in outcome.runs:
         if run.repository_uid in requested:
             outcome.reason += f"; coalesced into the run requested for delivery {requested[run.repository_uid]}"
             continue
-        queued = pending_run_id(instance, run.repository_uid)
-        if queued:
-            coalesced = coalesced or queued
-            outcome.reason += f"; coalesced into queued run {queued[:8]}"
+        absorbing = pending_run_id(instance, run.repository_uid, head)
+        if absorbing:
+            coalesced = coalesced or absorbing
+            outcome.reason += f"; coalesced into unfinished run {absorbing[:8]}"
             continue
         key = delivery.delivery_id if len(outcome.runs) == 1 else f"{delivery.delivery_id}:{run.repository_uid}"
         requests.append(run_request(instance, run, run_key=key, trigger="webhook", delivery_id=delivery.delivery_id))

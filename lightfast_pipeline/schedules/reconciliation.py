@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
-from sqlalchemy import select
+from datetime import timedelta
 
-from lightfast_pipeline.catalog.models import Repository
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from lightfast_pipeline.catalog.models import DeliveryStatus, Repository, SourceType, WebhookDelivery, utcnow
 from lightfast_pipeline.github.events import planned_run
 from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, run_request
 from lightfast_pipeline.resources.catalog import CatalogResource
@@ -13,6 +16,24 @@ from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
 
 RECONCILE_CRON = "*/15 * * * *"
+IN_FLIGHT = timedelta(minutes=5)
+
+
+def push_in_flight(session: Session, repository: Repository) -> bool:
+    """A recent push delivery the delivery sensor has not decided yet, or whose run it has not created yet (in a
+    burst the daemon submits a tick's runs one by one): that run will index the head, a scheduled one would
+    duplicate it (seen with 12 pushes at once: the schedule's tick fell inside the burst)."""
+    if repository.source_type != SourceType.GITHUB.value:
+        return False
+    undecided = WebhookDelivery.status == DeliveryStatus.RECEIVED.value
+    without_run = and_(WebhookDelivery.status == DeliveryStatus.PROCESSED.value, WebhookDelivery.run_id.is_(None))
+    query = select(WebhookDelivery.seq).where(
+        WebhookDelivery.github_repository_id == repository.source_id,
+        WebhookDelivery.event == "push",
+        WebhookDelivery.received_at >= utcnow() - IN_FLIGHT,
+        or_(undecided, without_run),
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 @schedule(
@@ -37,7 +58,7 @@ def reconciliation_schedule(
             )
         )
         for repository in candidates:
-            if pending_run_id(context.instance, repository.uid):
+            if pending_run_id(context.instance, repository.uid) or push_in_flight(session, repository):
                 continue
             try:
                 head = source_for(repository, runtime.settings).head_commit(repository.default_branch)

@@ -3,7 +3,8 @@
 Select it in any process with ``LIGHTFAST_EMBEDDER=tests.support.embedders:HashingEmbedder``. Calls are
 counted in :attr:`HashingEmbedder.calls` / :attr:`HashingEmbedder.texts` and, when
 ``LIGHTFAST_TEST_EMBED_LOG`` names a file, one line per call with the number of texts is appended to it
-(runs in subprocesses count too).
+(runs in subprocesses count too). A text containing ``slow-embedding-<N>s`` makes its call take N seconds more:
+a test holds a run open that way (e.g. to push while it runs).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -22,6 +24,12 @@ from lightfast_pipeline.embedders.tokenizer import default_tokenizer_json, token
 
 EMBED_LOG_ENV = "LIGHTFAST_TEST_EMBED_LOG"
 _WORD = re.compile(r"[a-z0-9]+")
+_SLOW = re.compile(r"slow-embedding-(\d+)s")
+
+
+def slow_marker(seconds: int) -> str:
+    """Text that makes the embedding call of the chunk holding it take ``seconds`` longer."""
+    return f"slow-embedding-{seconds}s"
 
 
 def embedded_texts_logged(log: Path) -> int:
@@ -63,6 +71,9 @@ class HashingEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text; the call is counted (and logged when the env asks)."""
         self._record(len(texts))
+        delay = max((int(match.group(1)) for text in texts for match in _SLOW.finditer(text)), default=0)
+        if delay:
+            time.sleep(delay)
         return [self._vector(text) for text in texts]
 
     def embed_query(self, text: str) -> list[float]:
