@@ -173,3 +173,26 @@ def load_api_settings() -> ApiSettings:
         rate_per_minute=int(_env("LIGHTFAST_API_RATE_LIMIT", "600") or 600),
         rate_burst=int(_env("LIGHTFAST_API_BURST", "120") or 120),
     )
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """Everything one process is configured with, read at once: the one object Dagster's resources are built
+    from (``resources/__init__.py``)."""
+
+    core: Settings
+    cohere: CohereSettings
+    pinecone: PineconeSettings
+    github: GitHubSettings
+    notify: NotifySettings
+
+
+def load_project_settings() -> ProjectSettings:
+    """The process settings and every provider's settings, from the environment."""
+    return ProjectSettings(
+        core=load_settings(),
+        cohere=load_cohere_settings(),
+        pinecone=load_pinecone_settings(),
+        github=load_github_settings(),
+        notify=load_notify_settings(),
+    )

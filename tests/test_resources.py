@@ -18,7 +18,7 @@ from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.resources import catalog_resources
+from tests.support.resources import sensor_resources
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lightfast_pipeline"
 DAGSTER_CODE = ("assets", "sensors", "schedules", "jobs", "checks")
@@ -49,16 +49,16 @@ def test_sensors_and_schedules_read_the_catalog_of_their_resource(
 ) -> None:
     instance = Runtime(lightfast_env).instance
     # the environment's catalog is empty: what the sensor finds comes from the resource it was given
-    empty = build_sensor_context(instance=instance, resources=catalog_resources(lightfast_env))
+    empty = build_sensor_context(instance=instance, resources=sensor_resources(lightfast_env))
     assert not isinstance(repository_lifecycle_sensor(empty), SensorResult)
     result = repository_lifecycle_sensor(
-        build_sensor_context(instance=instance, resources=catalog_resources(other_catalog))
+        build_sensor_context(instance=instance, resources=sensor_resources(other_catalog))
     )
     [request] = result.run_requests
     assert request.tags["lightfast/repository_name"] == "handbook"
     [scheduled] = reconciliation_schedule(
         build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime.now(UTC), resources=catalog_resources(other_catalog)
+            instance=instance, scheduled_execution_time=datetime.now(UTC), resources=sensor_resources(other_catalog)
         )
     )
     assert scheduled.partition_key == request.partition_key

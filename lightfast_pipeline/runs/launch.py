@@ -11,11 +11,12 @@ Two paths:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import requests
 from dagster import (
+    ConfigurableResource,
     DagsterEvent,
     DagsterEventType,
     DagsterInstance,
@@ -66,10 +67,13 @@ class RunOutcome:
 
 
 def ingest_job_definition() -> JobDefinition:
-    """The `ingest_repository` job with the project's resources bound (module-level for `reconstructable`)."""
-    from lightfast_pipeline.definitions import defs
+    """The `ingest_repository` job on resources built from this process's settings now (module-level for
+    `reconstructable`): the CLI runs with the configuration its user gave it."""
+    from lightfast_pipeline.definitions import ingestion_definitions
+    from lightfast_pipeline.resources import ingestion_resources
+    from lightfast_pipeline.settings import load_project_settings
 
-    return defs.resolve_job_def(JOB_NAME)
+    return ingestion_definitions(ingestion_resources(load_project_settings())).resolve_job_def(JOB_NAME)
 
 
 def ingestion_tags(
@@ -122,11 +126,22 @@ def _outcome(run_id: str, status: DagsterRunStatus, events: Iterable[DagsterEven
     return RunOutcome(run_id, STATUS_NAMES.get(status.value, status.value.lower()), report, error, blobs_read)
 
 
-def run_in_process(instance: DagsterInstance, run_tags: dict[str, str]) -> RunOutcome:
-    """Execute one ingestion run in this process, recorded on the instance like any other run."""
-    result = execute_job(
-        reconstructable(ingest_job_definition), instance=instance, tags=run_tags, run_config=QUIET_LOGS
-    )
+def run_in_process(
+    instance: DagsterInstance, run_tags: dict[str, str], resources: Mapping[str, ConfigurableResource] | None = None
+) -> RunOutcome:
+    """Execute one ingestion run in this process, recorded on the instance like any other run.
+
+    ``resources`` (tests) replace the ones built from the settings: the same job on those instances.
+    """
+    if resources is None:
+        result = execute_job(
+            reconstructable(ingest_job_definition), instance=instance, tags=run_tags, run_config=QUIET_LOGS
+        )
+    else:
+        from lightfast_pipeline.definitions import ingestion_definitions
+
+        job = ingestion_definitions(resources).resolve_job_def(JOB_NAME)
+        result = job.execute_in_process(instance=instance, tags=run_tags, run_config=QUIET_LOGS, raise_on_error=False)
     run = instance.get_run_by_id(result.run_id)
     status = (
         run.status if run is not None else (DagsterRunStatus.SUCCESS if result.success else DagsterRunStatus.FAILURE)
