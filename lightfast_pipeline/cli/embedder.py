@@ -28,7 +28,12 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         embedder = build_embedder(settings.embedder, settings.embedding_model)
-        search_runtime = Runtime(settings, embedder=embedder, migrate_catalog=False)
+        # `lightfast search` sends whole searches only over the embedded store (LanceDB's import is their cost)
+        search_runtime = (
+            Runtime(settings, embedder=embedder, migrate_catalog=False)
+            if settings.vector_backend == "lancedb"
+            else None
+        )
         serve_embeddings(embedder, settings.embedder_socket, exit_with_pid, search_runtime)
     except EmbeddingError as error:
         fail(str(error))
