@@ -33,6 +33,7 @@ from lightfast_pipeline.assets.warehouse import warehouse_raw
 from lightfast_pipeline.catalog.models import MetricPoint, WebhookDelivery
 from lightfast_pipeline.metrics.freshness import PROJECT_HASH_CURSOR, models_current
 from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.notifications import NotificationsResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sensors.metrics import time_to_searchable_sensor, warehouse_after_ingestion
 from lightfast_pipeline.settings import Settings
@@ -70,7 +71,10 @@ def test_assets_publish_metrics_and_check_workspace_health(
             (DagsterEventType.PIPELINE_FAILURE, failing + timedelta(seconds=1)),
         ],
     )
-    resources = {"catalog": CatalogResource(database_url=lightfast_env.database_url)}
+    resources = {
+        "catalog": CatalogResource(database_url=lightfast_env.database_url),
+        "notifications": NotificationsResource(),
+    }
 
     result = materialize([warehouse_raw, dbt_metrics_models, warehouse_metrics], instance=instance, resources=resources)
     assert result.success
