@@ -36,11 +36,12 @@ def _make_repo(root: Path, subset: str) -> Path:
     return repo
 
 
-def _timed_ingest(runtime, repository_id: int):
+def _timed_ingest(runtime, repository_id: int, embedder: str):
+    from lightfast_pipeline.resources.embedder import EmbedderResource
     from tests.support.ingest import ingest
 
     started = time.perf_counter()
-    outcome = ingest(runtime, repository_id)
+    outcome = ingest(runtime, repository_id, embedder=EmbedderResource(provider=embedder))
     elapsed = time.perf_counter() - started
     assert outcome.status == "completed", outcome.error
     return elapsed, outcome
@@ -82,7 +83,7 @@ def main() -> None:
             location=str(repo),
         ).id
 
-        initial_s, initial = _timed_ingest(runtime, repository_id)
+        initial_s, initial = _timed_ingest(runtime, repository_id, args.embedder)
         with runtime.session() as session:
             texts = list(session.scalars(select(Chunk.text).order_by(Chunk.vector_id)))
         alone_started = time.perf_counter()
@@ -90,12 +91,12 @@ def main() -> None:
             runtime.embedder.embed_documents(texts[start : start + 64])
         alone_s = time.perf_counter() - alone_started
 
-        noop_s, noop = _timed_ingest(runtime, repository_id)
+        noop_s, noop = _timed_ingest(runtime, repository_id, args.embedder)
 
         target = sorted((repo / args.subset).rglob("*.md"))[len(texts) % 7]
         target.write_text(target.read_text() + "\n\nOne more paragraph about keyboard accessibility.\n")
         _git(repo, "commit", "-q", "-am", "one edit")
-        edit_s, edit = _timed_ingest(runtime, repository_id)
+        edit_s, edit = _timed_ingest(runtime, repository_id, args.embedder)
 
     print(f"corpus: {args.subset} of corpus-small, {initial.documents['added']} documents, {len(texts)} chunks")
     print(f"initial index wall time:        {initial_s:8.1f} s  {initial.documents} {initial.chunks}")

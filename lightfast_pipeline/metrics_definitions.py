@@ -9,16 +9,16 @@ from dagster import Definitions
 
 from lightfast_pipeline.assets.warehouse import metrics_assets
 from lightfast_pipeline.jobs.metrics import metrics_jobs
-from lightfast_pipeline.resources.catalog import CatalogResource
-from lightfast_pipeline.resources.notifications import NotificationsResource
+from lightfast_pipeline.resources import metrics_resources
 from lightfast_pipeline.schedules.metrics import warehouse_schedule
 from lightfast_pipeline.sensors.metrics import metrics_sensors
 from lightfast_pipeline.sensors.notifications import notification_sensors
+from lightfast_pipeline.settings import load_project_settings
 
 defs = Definitions(
     assets=metrics_assets,
     jobs=metrics_jobs,
     sensors=[*metrics_sensors, *notification_sensors],
     schedules=[warehouse_schedule],
-    resources={"catalog": CatalogResource(), "notifications": NotificationsResource.from_env()},
+    resources=metrics_resources(load_project_settings()),
 )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from lightfast_pipeline.catalog.db import migrate, session_scope
 from lightfast_pipeline.embedders.base import Embedder
-from lightfast_pipeline.settings import Settings, ensure_home, load_settings
+from lightfast_pipeline.settings import GitHubSettings, Settings, ensure_home, load_github_settings, load_settings
 from lightfast_pipeline.vectorstores.base import VectorStore
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class Runtime:
         embedder: Embedder | None = None,
         vector_store: VectorStore | None = None,
         instance: DagsterInstance | None = None,
+        github: GitHubSettings | None = None,
         migrate_catalog: bool = True,
     ) -> None:
         self.settings = settings or load_settings()
@@ -39,7 +40,8 @@ class Runtime:
         if migrate_catalog:
             migrate(self.settings.database_url)
         # Injected services (from Dagster resources) take precedence over the ones built from settings.
-        for name, value in (("embedder", embedder), ("vector_store", vector_store), ("instance", instance)):
+        injected = {"embedder": embedder, "vector_store": vector_store, "instance": instance, "github": github}
+        for name, value in injected.items():
             if value is not None:
                 self.__dict__[name] = value
 
@@ -60,6 +62,11 @@ class Runtime:
         from lightfast_pipeline.vectorstores.factory import build_vector_store
 
         return build_vector_store(self.settings)
+
+    @cached_property
+    def github(self) -> GitHubSettings:
+        """The GitHub App's credentials (the environment's, unless a Dagster resource gave them)."""
+        return load_github_settings()
 
     @cached_property
     def instance(self) -> DagsterInstance:

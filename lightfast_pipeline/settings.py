@@ -200,3 +200,26 @@ def load_ingest_settings() -> IngestSettings:
     if batch < 1:
         raise ValueError(f"LIGHTFAST_INGEST_BATCH must be at least 1, not {batch}")
     return IngestSettings(batch_documents=batch, fault=_env("LIGHTFAST_FAULT"))
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """Everything one process is configured with, read at once: the one object Dagster's resources are built
+    from (``resources/__init__.py``)."""
+
+    core: Settings
+    cohere: CohereSettings
+    pinecone: PineconeSettings
+    github: GitHubSettings
+    notify: NotifySettings
+
+
+def load_project_settings() -> ProjectSettings:
+    """The process settings and every provider's settings, from the environment."""
+    return ProjectSettings(
+        core=load_settings(),
+        cohere=load_cohere_settings(),
+        pinecone=load_pinecone_settings(),
+        github=load_github_settings(),
+        notify=load_notify_settings(),
+    )

@@ -34,7 +34,7 @@ from tests.support import activity_data
 from tests.support.activity_data import tiny_job
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
 from tests.support.gitrepo import DEFAULT_CONFIG
-from tests.support.resources import catalog_resources
+from tests.support.resources import sensor_resources
 
 runner = CliRunner()
 REPO_ID = 880001
@@ -164,7 +164,7 @@ class GitHubFlow:
         assert [(e.action, e.status) for e in received] == [(actions.DELIVERY_RECEIVED, "in_progress")]
         result = github_deliveries_sensor(
             build_sensor_context(
-                instance=self.runtime.instance, cursor=self.cursor, resources=catalog_resources(self.runtime.settings)
+                instance=self.runtime.instance, cursor=self.cursor, resources=sensor_resources(self.runtime.settings)
             )
         )
         if isinstance(result, SensorResult):

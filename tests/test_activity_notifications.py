@@ -280,8 +280,8 @@ def test_without_a_webhook_url_failures_are_still_recorded(env: Env, monkeypatch
 
 def test_workspace_levels_from_the_metrics_asset_are_recorded_and_announced(env: Env) -> None:
     settings = env.runtime.settings
-    (changed,) = record_workspace_health(settings, {"acme": "degraded", "beta": "idle"})
-    assert record_workspace_health(settings, {"acme": "degraded", "beta": "healthy"}) == []
+    (changed,) = record_workspace_health(settings, {"acme": "degraded", "beta": "idle"}, notify=True)
+    assert record_workspace_health(settings, {"acme": "degraded", "beta": "healthy"}, notify=True) == []
     with env.runtime.session() as session:
         row = session.get(ActivityEvent, changed)
     assert (row.entity_type, row.entity_id, row.workspace_id) == (

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lightfast_pipeline.catalog.models import SourceType
+from lightfast_pipeline.resources.embedder import EmbedderResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.search.query import search
 from lightfast_pipeline.settings import Settings
@@ -93,7 +94,7 @@ def test_real_model_finds_the_right_tutorial(tmp_path: Path, lightfast_env: Sett
     repo.write("lightfast.yml", CONFIG)
     repo.commit("slice")
     repository_id = connect(runtime, repo)
-    outcome = ingest(runtime, repository_id)
+    outcome = ingest(runtime, repository_id, embedder=EmbedderResource(provider="local"))
     assert outcome.status == "completed", outcome.error
     assert outcome.chunks["embedded"] > 0
     assert_store_equals_ledger(runtime, repository_id)

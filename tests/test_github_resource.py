@@ -7,6 +7,7 @@ from pathlib import Path
 from dagster import asset, materialize
 
 from lightfast_pipeline.resources.github import GitHubAppResource
+from lightfast_pipeline.settings import load_github_settings
 from tests.support.github_fixtures import GitHubApp, GitRepo
 
 
@@ -20,7 +21,7 @@ def test_resource_reads_a_repository_in_a_run(tmp_path: Path, github_app: GitHub
     def head_of_r(github: GitHubAppResource) -> None:
         seen["head"] = github.source("acme/r", "5").head_commit()
 
-    resource = GitHubAppResource.from_env()
+    resource = GitHubAppResource.from_settings(load_github_settings())
     assert "PRIVATE KEY" not in repr(resource)
     result = materialize([head_of_r], resources={"github": resource})
     assert result.success

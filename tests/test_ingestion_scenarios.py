@@ -250,12 +250,14 @@ def test_relationships_and_titles_are_recorded(runtime: Runtime, repo: GitRepo, 
 
 def test_run_launched_without_job_tags_is_recorded_as_manual(runtime: Runtime, repository_id: int) -> None:
     """What the UI's "Materialize" on a repository partition launches: the same job, tags completed by the run."""
-    from lightfast_pipeline.definitions import defs
+    from lightfast_pipeline.definitions import ingestion_definitions
+    from tests.support.resources import ingestion_resources
 
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         uid, slug = repository.uid, repository.workspace.slug
-    result = defs.resolve_job_def("ingest_repository").execute_in_process(partition_key=uid, instance=runtime.instance)
+    job = ingestion_definitions(ingestion_resources(runtime.settings)).resolve_job_def("ingest_repository")
+    result = job.execute_in_process(partition_key=uid, instance=runtime.instance)
     assert result.success
     run_tags = runtime.instance.get_run_by_id(result.run_id).tags
     assert run_tags["lightfast/trigger"] == "manual"

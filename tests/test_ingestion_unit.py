@@ -10,7 +10,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInvalidSubsetError, Dagst
 from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 
 from lightfast_pipeline.catalog.models import Repository, SourceType
-from lightfast_pipeline.definitions import defs
+from lightfast_pipeline.definitions import ingestion_definitions
 from lightfast_pipeline.runs.launch import LAUNCH_RUN, wait_for_run
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
@@ -18,6 +18,7 @@ from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
+from tests.support.resources import ingestion_resources
 
 LOCATION = "lightfast_pipeline"
 WORKSPACE = f"""
@@ -112,7 +113,7 @@ def test_a_run_after_the_branch_moved_writes_the_new_head_never_a_stored_plan(
     repo.remove("onboarding.md")
     moved = repo.commit("the branch moves")
 
-    job = defs.resolve_job_def("ingest_repository")
+    job = ingestion_definitions(ingestion_resources(runtime.settings)).resolve_job_def("ingest_repository")
     for selection in ([AssetKey("embeddings")], [AssetKey("chunks"), AssetKey("embeddings")]):
         with pytest.raises(DagsterInvalidSubsetError, match="does not support subsetting"):
             job.execute_in_process(partition_key=repository_uid, instance=runtime.instance, asset_selection=selection)

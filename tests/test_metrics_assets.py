@@ -33,10 +33,11 @@ from lightfast_pipeline.assets.warehouse import warehouse_raw
 from lightfast_pipeline.catalog.models import MetricPoint, WebhookDelivery
 from lightfast_pipeline.metrics.freshness import PROJECT_HASH_CURSOR, models_current
 from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.notifications import NotificationsResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sensors.metrics import time_to_searchable_sensor, warehouse_after_ingestion
 from lightfast_pipeline.settings import Settings
-from tests.support.resources import catalog_resources
+from tests.support.resources import sensor_resources
 from tests.test_warehouse_load import add_run, instance, prebuilt, seed_catalog, succeeded, template
 
 __all__ = ["instance", "prebuilt", "template"]  # fixtures shared with test_warehouse_load
@@ -70,7 +71,10 @@ def test_assets_publish_metrics_and_check_workspace_health(
             (DagsterEventType.PIPELINE_FAILURE, failing + timedelta(seconds=1)),
         ],
     )
-    resources = {"catalog": CatalogResource(database_url=lightfast_env.database_url)}
+    resources = {
+        "catalog": CatalogResource(database_url=lightfast_env.database_url),
+        "notifications": NotificationsResource(),
+    }
 
     result = materialize([warehouse_raw, dbt_metrics_models, warehouse_metrics], instance=instance, resources=resources)
     assert result.success
@@ -103,7 +107,7 @@ def test_dbt_assets_materialise_every_model_without_touching_the_environment(
     lightfast_env: Settings, instance: DagsterInstance
 ) -> None:
     environment = dict(os.environ)
-    result = materialize([dbt_metrics_models], instance=instance, resources=catalog_resources(lightfast_env))
+    result = materialize([dbt_metrics_models], instance=instance, resources=sensor_resources(lightfast_env))
     assert result.success
     assert dict(os.environ) == environment  # the writer's copy reaches dbt through --vars
     assert {event.asset_key for event in result.get_asset_materialization_events()} == set(dbt_metrics_models.keys)
@@ -116,7 +120,7 @@ def test_dbt_assets_materialise_every_model_without_touching_the_environment(
         [dbt_metrics_models],
         instance=instance,
         selection=[AssetKey("job_stats")],
-        resources=catalog_resources(lightfast_env),
+        resources=sensor_resources(lightfast_env),
     )
     assert [event.asset_key for event in one.get_asset_materialization_events()] == [AssetKey("job_stats")]
     assert not models_current(lightfast_env.warehouse_path)
@@ -126,25 +130,25 @@ def test_refresh_after_ingestion_is_debounced(
     lightfast_env: Settings, instance: DagsterInstance, template: Path
 ) -> None:
     empty = warehouse_after_ingestion(
-        build_sensor_context(instance=instance, resources=catalog_resources(lightfast_env))
+        build_sensor_context(instance=instance, resources=sensor_resources(lightfast_env))
     )
     assert isinstance(empty, SkipReason)
     now = datetime.now(UTC)
     add_run(instance, now, succeeded(now, 10))
     add_run(instance, now, succeeded(now, 20))
-    context = build_sensor_context(instance=instance, resources=catalog_resources(lightfast_env))
+    context = build_sensor_context(instance=instance, resources=sensor_resources(lightfast_env))
     first = warehouse_after_ingestion(context)
     assert isinstance(first, RunRequest)  # one refresh for both runs
     assert first.job_name == "rebuild_metrics"  # no models yet: the refresh builds them
     again = warehouse_after_ingestion(
-        build_sensor_context(instance=instance, cursor=context.cursor, resources=catalog_resources(lightfast_env))
+        build_sensor_context(instance=instance, cursor=context.cursor, resources=sensor_resources(lightfast_env))
     )
     assert isinstance(again, SkipReason)
 
     shutil.copyfile(template, lightfast_env.warehouse_path)  # the models of this project version are built
     later = datetime.now(UTC)
     add_run(instance, later, succeeded(later, 5))
-    context = build_sensor_context(instance=instance, cursor=context.cursor, resources=catalog_resources(lightfast_env))
+    context = build_sensor_context(instance=instance, cursor=context.cursor, resources=sensor_resources(lightfast_env))
     refresh = warehouse_after_ingestion(context)
     assert isinstance(refresh, RunRequest) and refresh.job_name == "refresh_warehouse"  # a load is enough
 
@@ -152,7 +156,7 @@ def test_refresh_after_ingestion_is_debounced(
     later = datetime.now(UTC) + timedelta(seconds=1)
     add_run(instance, later, succeeded(later, 5))
     pending = warehouse_after_ingestion(
-        build_sensor_context(instance=instance, cursor=context.cursor, resources=catalog_resources(lightfast_env))
+        build_sensor_context(instance=instance, cursor=context.cursor, resources=sensor_resources(lightfast_env))
     )
     assert isinstance(pending, SkipReason) and "already waiting" in pending.skip_message
 

@@ -24,7 +24,7 @@ from tests.support.fake_cohere import FakeCohere
 from tests.support.fake_pinecone import FakePinecone
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
 from tests.support.gitrepo import DEFAULT_CONFIG
-from tests.support.resources import catalog_resources
+from tests.support.resources import sensor_resources
 
 COHERE_KEY = "co-SECRET-cohere-4f1d9a"
 PINECONE_KEY = "pc-SECRET-pinecone-77c2e0"
@@ -87,7 +87,7 @@ def test_no_secret_reaches_a_file_an_event_or_a_log(
     github_app.server.add_repository(FULL_NAME, git.path, repo_id=REPO_ID, installation_id=1)
     runtime = Runtime(load_settings())
     instance: DagsterInstance = runtime.instance
-    resources = catalog_resources(runtime.settings)
+    resources = sensor_resources(runtime.settings)
     connect_github_repository(runtime, FULL_NAME, None, None, "alice")
     (initial,) = repository_lifecycle_sensor(build_sensor_context(instance=instance, resources=resources)).run_requests
     assert run_in_process(instance, {**initial.tags, "dagster/partition": initial.partition_key}).status == "completed"

@@ -24,6 +24,7 @@ from tests.support.fake_pinecone import FakePinecone
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, ingest
 from tests.support.provider_fixtures import FAKE_PINECONE_KEY
+from tests.support.resources import HashingEmbedderResource
 
 NEW_EMBEDDER = "tests.support.embedders:Hashing256Embedder"
 
@@ -67,7 +68,7 @@ def test_rebuild_after_model_change(run, repo: GitRepo, monkeypatch: pytest.Monk
     monkeypatch.setenv("LIGHTFAST_EMBEDDER", NEW_EMBEDDER)
     get_runtime.cache_clear()
     runtime = get_runtime()
-    refused = ingest(runtime, repository_id)
+    refused = ingest(runtime, repository_id, embedder=HashingEmbedderResource(dimension=256))
     assert refused.status == "failed"
     assert "holds hashing-384 vectors" in refused.error and "lightfast store rebuild docs" in refused.error
 

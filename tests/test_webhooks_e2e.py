@@ -37,7 +37,7 @@ from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
 from tests.support.gitrepo import DEFAULT_CONFIG
-from tests.support.resources import catalog_resources
+from tests.support.resources import sensor_resources
 
 REPO_ID = 777001
 NOW = datetime.now(UTC)
@@ -54,7 +54,7 @@ class World:
         self.git = git
         self.github = github
         self.instance: DagsterInstance = runtime.instance
-        self.resources = catalog_resources(runtime.settings)
+        self.resources = sensor_resources(runtime.settings)
         self.cursor: str | None = None
         self.repository_id = 0
         self.workspace_slug = ""

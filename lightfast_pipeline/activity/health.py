@@ -19,7 +19,7 @@ from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.activity.notify import HEALTH_KEY, queue_notification
 from lightfast_pipeline.catalog.db import session_scope
 from lightfast_pipeline.catalog.models import ActivityEvent, Repository, Workspace
-from lightfast_pipeline.settings import Settings, load_notify_settings
+from lightfast_pipeline.settings import Settings
 
 HEALTHY, DEGRADED, DOWN, IDLE = "healthy", "degraded", "down", "idle"
 LEVELS = (HEALTHY, DEGRADED, DOWN)
@@ -106,10 +106,9 @@ def record_health_levels(session: Session, levels: Iterable[HealthLevel], *, not
     return changes
 
 
-def record_workspace_health(settings: Settings, workspaces: Mapping[str, str]) -> list[int]:
-    """Record the workspace levels (``slug -> level``) the metrics asset computed; notify when a
-    webhook is configured. Returns the ids of the ``health.changed`` rows added."""
-    notify = load_notify_settings().webhook_url is not None
+def record_workspace_health(settings: Settings, workspaces: Mapping[str, str], *, notify: bool) -> list[int]:
+    """Record the workspace levels (``slug -> level``) the metrics asset computed; queue their notifications
+    when ``notify`` (a webhook is configured). Returns the ids of the ``health.changed`` rows added."""
     levels = [HealthLevel("workspace", slug, level, workspace=slug) for slug, level in workspaces.items()]
     with session_scope(settings.database_url) as session:
         events = record_health_levels(session, levels, notify=notify)

@@ -31,6 +31,7 @@ from lightfast_pipeline.metrics.ranges import parse_range
 from lightfast_pipeline.metrics.stats import read_models
 from lightfast_pipeline.metrics.writer import warehouse_writer
 from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.notifications import NotificationsResource
 
 WAREHOUSE_POOL = "lightfast_warehouse"  # limit 1: `dagster instance concurrency set lightfast_warehouse 1`
 METRICS_GROUP = "metrics"
@@ -89,11 +90,14 @@ SEVERITY = {"degraded": AssetCheckSeverity.WARN, "down": AssetCheckSeverity.ERRO
     check_specs=[AssetCheckSpec("workspace_health", asset="warehouse_metrics")],
     description="Last-24h figures of the dbt models as numeric metadata, and workspace health as a check.",
 )
-def warehouse_metrics(context: AssetExecutionContext, catalog: CatalogResource) -> MaterializeResult:
+def warehouse_metrics(
+    context: AssetExecutionContext, catalog: CatalogResource, notifications: NotificationsResource
+) -> MaterializeResult:
     """Publish success rate, runs, duration and time-to-searchable percentiles; check workspace health."""
     settings = catalog.settings()
     figures, workspaces = read_metrics(settings.warehouse_path)
-    record_workspace_health(settings, workspaces)  # health.changed activity + notification
+    notify = notifications.settings().webhook_url is not None
+    record_workspace_health(settings, workspaces, notify=notify)  # health.changed activity + notification
     context.log.info("metrics over the last 24 h: %s", figures)
     return MaterializeResult(
         metadata={key: MetadataValue.float(value) for key, value in figures.items() if value is not None},

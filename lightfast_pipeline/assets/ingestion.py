@@ -33,6 +33,7 @@ from lightfast_pipeline.ingestion.verify import index_truth
 from lightfast_pipeline.jobs.partitions import repositories_partitions
 from lightfast_pipeline.resources.catalog import CatalogResource
 from lightfast_pipeline.resources.embedder import EmbedderResource
+from lightfast_pipeline.resources.github import GitHubAppResource
 from lightfast_pipeline.resources.vector_store import VectorStoreResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
@@ -202,6 +203,7 @@ def ingestion(
     catalog: CatalogResource,
     embedder: EmbedderResource,
     vector_store: VectorStoreResource,
+    github: GitHubAppResource,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     """One ingestion of a repository, as one unit under its lease: plan, then read → chunk → embed → commit in
     batches (``ingestion/batches.py``), then check.
@@ -212,7 +214,10 @@ def ingestion(
     """
     settings = catalog.settings()
     runtime = catalog.runtime(
-        context.instance, embedder=embedder.build(settings), vector_store=vector_store.build(settings)
+        context.instance,
+        embedder=embedder.build(settings),
+        vector_store=vector_store.build(settings),
+        github=github.github_settings(),
     )
     full = config.full or context.run.tags.get(tags.FULL_REINDEX) == "true"
     user = context.run.tags.get(tags.USER, "system")
@@ -231,7 +236,7 @@ def ingestion(
         with runtime.session() as session:
             repository = session.get(Repository, repository_id)
             _complete_job_tags(context, repository)
-            source = source_for(repository, runtime.settings)
+            source = source_for(repository, runtime.settings, runtime.github)
         run = ingest_in_batches(
             runtime, repository_id, source, run_id=context.run_id, full=full, actor=user, on_batch=_progress(context)
         )

@@ -16,9 +16,11 @@ app = typer.Typer(help="The warm embedding service: one process holds the model 
 def serve(
     exit_with_pid: int = typer.Option(None, "--exit-with-pid", help="Stop when this process exits."),
 ) -> None:
-    """Load the embedding model once and embed for every run on a private Unix socket in LIGHTFAST_HOME."""
+    """Load the embedding model once and embed for every run (and search for `lightfast search`) on a private
+    Unix socket in LIGHTFAST_HOME."""
     from lightfast_pipeline.embedders.factory import build_embedder
     from lightfast_pipeline.embedders.service import serve_embeddings
+    from lightfast_pipeline.runtime import Runtime
 
     settings = get_runtime().settings
     if settings.embedder == "cohere":
@@ -26,6 +28,12 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         embedder = build_embedder(settings.embedder, settings.embedding_model)
-        serve_embeddings(embedder, settings.embedder_socket, exit_with_pid)
+        # `lightfast search` sends whole searches only over the embedded store (LanceDB's import is their cost)
+        search_runtime = (
+            Runtime(settings, embedder=embedder, migrate_catalog=False)
+            if settings.vector_backend == "lancedb"
+            else None
+        )
+        serve_embeddings(embedder, settings.embedder_socket, exit_with_pid, search_runtime)
     except EmbeddingError as error:
         fail(str(error))

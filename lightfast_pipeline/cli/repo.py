@@ -72,7 +72,7 @@ def list_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List connected repositories."""
-    from lightfast_pipeline.workspaces.repositories import list_repositories
+    from lightfast_pipeline.workspaces.listing import list_repositories
 
     rows = list_repositories(get_runtime(), workspace=workspace, include_inactive=all_repositories)
     if json_output:

@@ -1,10 +1,13 @@
-"""`lightfast search QUERY`"""
+"""`lightfast search QUERY`: sent whole to the warm embedding service when it serves this configuration (this
+process then imports neither LanceDB nor the model), else searched in this process; same search, same output."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from lightfast_pipeline.cli.common import console, get_runtime, print_json, user_errors
+from lightfast_pipeline.cli.common import console, fail, get_runtime, print_json, user_errors
 
 
 def search_command(
@@ -19,46 +22,58 @@ def search_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search one workspace's documents."""
-    from rich.markup import escape
-    from rich.table import Table
+    from lightfast_pipeline.search.served import SearchRefused, served_search
+    from lightfast_pipeline.settings import load_settings
 
+    arguments = {
+        "query": query,
+        "workspace": workspace,
+        "top_k": top_k,
+        "per_document": not all_chunks,
+        "mode": mode,
+        "fusion": fusion,
+        "repository": repository,
+        "path_prefix": path_prefix,
+    }
+    try:
+        payload = served_search(load_settings(), arguments)
+    except SearchRefused as error:
+        fail(str(error))
+    if payload is None:
+        payload = _search_here(arguments)
+    if json_output:
+        print_json(payload)
+    else:
+        _print_table(payload)
+
+
+def _search_here(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The same search in this process (no service, or one serving another catalog, store or model)."""
+    from lightfast_pipeline.search.hits import search_payload
     from lightfast_pipeline.search.query import SearchError, search
     from lightfast_pipeline.workspaces.workspace import WorkspaceError
 
+    query, workspace = arguments.pop("query"), arguments.pop("workspace")
     with user_errors(SearchError, WorkspaceError):
-        result = search(
-            get_runtime(),
-            query,
-            workspace,
-            top_k=top_k,
-            per_document=not all_chunks,
-            mode=mode,
-            fusion=fusion,
-            repository=repository,
-            path_prefix=path_prefix,
-        )
-    if json_output:
-        from lightfast_pipeline.search.hits import hit_dict  # the API's shape: one implementation
+        return search_payload(search(get_runtime(), query, workspace, **arguments))
 
-        print_json(
-            {
-                "results": [hit_dict(hit) for hit in result.results],
-                "mode": result.mode,
-                "latency_ms": result.latency_ms,
-            }
-        )
-        return
+
+def _print_table(payload: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table("score", "document", "section", "snippet", show_lines=True)
-    for hit in result.results:
+    for hit in payload["results"]:
         table.add_row(
-            f"{hit.score:.3f}",
-            f"[bold]{escape(hit.title)}[/]\n{escape(hit.repository)}:{escape(hit.path)}",
-            escape(hit.heading),
-            escape(hit.snippet),
+            f"{hit['score']:.3f}",
+            f"[bold]{escape(hit['title'])}[/]\n{escape(hit['repository'])}:{escape(hit['path'])}",
+            escape(hit["heading"]),
+            escape(hit["snippet"]),
         )
     console.print(table)
-    latency = result.latency_ms
+    latency = payload["latency_ms"]
     console.print(
-        f"{len(result.results)} results ({result.mode}) in {latency['total']:.0f} ms (embed {latency['embed']:.0f}, "
-        f"vector {latency['vector']:.0f}, keyword {latency['keyword']:.0f}, fuse {latency['fuse']:.0f} ms)"
+        f"{len(payload['results'])} results ({payload['mode']}) in {latency['total']:.0f} ms (embed "
+        f"{latency['embed']:.0f}, vector {latency['vector']:.0f}, keyword {latency['keyword']:.0f}, fuse "
+        f"{latency['fuse']:.0f} ms)"
     )

@@ -7,32 +7,36 @@ import threading
 from pathlib import Path
 
 from lightfast_pipeline.embedders.base import Embedder, EmbeddingError
-from lightfast_pipeline.settings import load_cohere_settings
+from lightfast_pipeline.settings import CohereSettings, load_cohere_settings
 
-_cache: dict[tuple[str, str, Path | None], Embedder] = {}
+_cache: dict[tuple[str, str, Path | None, CohereSettings | None], Embedder] = {}
 _lock = threading.Lock()
 
 
-def build_embedder(spec: str, model: str, service_socket: Path | None = None) -> Embedder:
+def build_embedder(
+    spec: str, model: str, service_socket: Path | None = None, *, cohere: CohereSettings | None = None
+) -> Embedder:
     """The process-wide embedder for ``(spec, model)`` (built once: loading a model costs seconds).
 
     ``local`` → :class:`SentenceTransformerEmbedder` (``model``); ``cohere`` → :class:`CohereEmbedder` from
-    ``COHERE_API_KEY`` / ``COHERE_BASE_URL`` / ``LIGHTFAST_COHERE_MODEL``; ``pkg.module:Attr`` → ``Attr()``.
+    ``cohere`` (the Dagster resource's) or else ``COHERE_API_KEY`` / ``COHERE_BASE_URL`` /
+    ``LIGHTFAST_COHERE_MODEL`` (the CLI's); ``pkg.module:Attr`` → ``Attr()``.
     With ``service_socket``, the in-process models (local and plug-ins) are used through the warm embedding
     service on that socket whenever one serves them (:class:`ServedEmbedder`).
     """
-    key = (spec, model, service_socket)
+    cohere = cohere if spec == "cohere" else None
+    key = (spec, model, service_socket, cohere)
     with _lock:
         if key not in _cache:
-            _cache[key] = _create(spec, model, service_socket)
+            _cache[key] = _create(spec, model, service_socket, cohere)
         return _cache[key]
 
 
-def _create(spec: str, model: str, service_socket: Path | None) -> Embedder:
+def _create(spec: str, model: str, service_socket: Path | None, cohere: CohereSettings | None) -> Embedder:
     if spec == "cohere":
         from lightfast_pipeline.embedders.cohere import CohereEmbedder
 
-        settings = load_cohere_settings()
+        settings = cohere or load_cohere_settings()
         if not settings.api_key:
             raise EmbeddingError("embedder 'cohere' needs COHERE_API_KEY in the environment")
         return CohereEmbedder(settings.api_key, model=settings.model, base_url=settings.base_url)

@@ -5,6 +5,10 @@ delivery → searchable budget. ``lightfast dev`` (or ``lightfast embedder serve
 to the daemon; run workers and ``lightfast search`` then send their texts over a Unix socket in the
 Lightfast home (mode 0600, so only this user can use it) instead of loading the model themselves.
 
+With a search runtime (``lightfast embedder serve`` gives it one) the service also answers ``POST /search``
+(``search/service.py``): ``lightfast search`` then sends it the whole search and imports neither the model nor
+LanceDB.
+
 Wire format: ``POST /embed`` with ``{"texts": [...]}`` answers the vectors as little-endian float64, row
 after row, with ``X-Embedding-Model`` and ``X-Embedding-Dimension`` headers (far smaller and faster
 to parse than JSON floats, and bit-identical to the in-process vectors). ``GET /healthz`` answers the
@@ -22,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import uvicorn
@@ -33,6 +38,9 @@ from starlette.routing import Route
 
 from lightfast_pipeline.embedders.base import Embedder, EmbeddingError
 from lightfast_pipeline.system.processes import process_exists
+
+if TYPE_CHECKING:
+    from lightfast_pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -46,8 +54,11 @@ class EmbedderAlreadyServed(EmbeddingError):
     """Another live process already serves embeddings on this socket."""
 
 
-def create_embedding_app(embedder: Embedder, lifespan: Lifespan | None = None) -> Starlette:
-    """The ASGI app serving ``embedder``: ``POST /embed`` and ``GET /healthz``."""
+def create_embedding_app(
+    embedder: Embedder, lifespan: Lifespan | None = None, search_runtime: Runtime | None = None
+) -> Starlette:
+    """The ASGI app serving ``embedder``: ``POST /embed`` and ``GET /healthz``, and ``POST /search`` over
+    ``search_runtime`` (whose embedder is ``embedder``) when it is given."""
     one_at_a_time = threading.Lock()
     identity = {MODEL_HEADER: embedder.model, DIMENSION_HEADER: str(embedder.dimension)}
 
@@ -76,6 +87,10 @@ def create_embedding_app(embedder: Embedder, lifespan: Lifespan | None = None) -
         return JSONResponse({"model": embedder.model, "dimension": embedder.dimension}, headers=identity)
 
     routes = [Route("/embed", embed_endpoint, methods=["POST"]), Route("/healthz", healthz)]
+    if search_runtime is not None:
+        from lightfast_pipeline.search.service import search_route
+
+        routes.append(search_route(search_runtime, one_at_a_time))
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -105,12 +120,20 @@ def bind_private_socket(path: Path) -> socket.socket:
     return listener
 
 
-def serve_embeddings(embedder: Embedder, path: Path, exit_with_pid: int | None = None) -> None:
-    """Load the model, then serve it on the Unix socket ``path`` until interrupted (or ``exit_with_pid`` exits).
+def serve_embeddings(
+    embedder: Embedder, path: Path, exit_with_pid: int | None = None, search_runtime: Runtime | None = None
+) -> None:
+    """Load the model, then serve it on the Unix socket ``path`` until interrupted (or ``exit_with_pid`` exits);
+    with ``search_runtime``, serve searches over it too.
 
-    The socket appears only once the model is loaded, so a client never waits on a half-started service.
+    The socket appears only once the model is loaded (and the search's store opened), so a client never waits
+    on a half-started service.
     """
     embedder.warm_up()
+    if search_runtime is not None:
+        from lightfast_pipeline.search.service import warm
+
+        warm(search_runtime)
     listener = bind_private_socket(path)
 
     @contextlib.asynccontextmanager
@@ -121,7 +144,7 @@ def serve_embeddings(embedder: Embedder, path: Path, exit_with_pid: int | None =
         finally:
             path.unlink(missing_ok=True)
 
-    app = create_embedding_app(embedder, remove_socket_on_shutdown)
+    app = create_embedding_app(embedder, remove_socket_on_shutdown, search_runtime)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     if exit_with_pid is not None:
         threading.Thread(target=_stop_when_gone, args=(server, exit_with_pid), daemon=True).start()

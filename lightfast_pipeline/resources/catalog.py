@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dagster import DagsterInstance
 
     from lightfast_pipeline.embedders.base import Embedder
+    from lightfast_pipeline.settings import GitHubSettings
     from lightfast_pipeline.vectorstores.base import VectorStore
 
 
@@ -41,9 +42,10 @@ class CatalogResource(ConfigurableResource):
         *,
         embedder: Embedder | None = None,
         vector_store: VectorStore | None = None,
+        github: GitHubSettings | None = None,
     ) -> Runtime:
         """A Runtime on this catalog (migrated once per process) with the given services."""
-        return Runtime(self.settings(), embedder=embedder, vector_store=vector_store, instance=instance)
+        return Runtime(self.settings(), embedder=embedder, vector_store=vector_store, instance=instance, github=github)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

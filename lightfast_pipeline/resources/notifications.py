@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource, EnvVar
 
-from lightfast_pipeline.settings import NotifySettings, load_notify_settings
+from lightfast_pipeline.settings import NotifySettings
 
 WEBHOOK_URL_ENV = "LIGHTFAST_NOTIFY_WEBHOOK_URL"
 
@@ -16,11 +16,10 @@ class NotificationsResource(ConfigurableResource):
     dagster_ui_url: str = "http://127.0.0.1:3000"
 
     @classmethod
-    def from_env(cls) -> NotificationsResource:
-        """Bind the webhook URL as an ``EnvVar`` when it is configured (resolved when a sensor runs)."""
-        configured = load_notify_settings()
-        webhook = EnvVar(WEBHOOK_URL_ENV) if configured.webhook_url else None
-        return cls(webhook_url=webhook, dagster_ui_url=configured.dagster_ui_url)
+    def from_settings(cls, notify: NotifySettings) -> NotificationsResource:
+        """Bind the webhook URL by its variable's name when it is configured (resolved when a sensor runs)."""
+        webhook = EnvVar(WEBHOOK_URL_ENV) if notify.webhook_url else None
+        return cls(webhook_url=webhook, dagster_ui_url=notify.dagster_ui_url)
 
     def settings(self) -> NotifySettings:
         """This configuration in the form the notifier takes."""

@@ -1,20 +1,37 @@
-"""The vector store as a Dagster resource."""
+"""The vector store as a Dagster resource; the Pinecone API key is an ``EnvVar``, resolved when a run starts."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
-from lightfast_pipeline.settings import Settings
+from lightfast_pipeline.settings import PineconeSettings, ProjectSettings, Settings
 from lightfast_pipeline.vectorstores.base import VectorStore
+
+PINECONE_API_KEY_ENV = "PINECONE_API_KEY"
 
 
 class VectorStoreResource(ConfigurableResource):
-    """The vector store: "lancedb" (embedded) or "pinecone" (default: LIGHTFAST_VECTOR_BACKEND)."""
+    """The vector store: "lancedb" (embedded) or "pinecone" (default: the settings').
+
+    ``lancedb_uri`` unset: the settings' (under ``LIGHTFAST_HOME``), so one code location serves any home.
+    ``pinecone_api_key`` holds the key only as ``EnvVar("PINECONE_API_KEY")``.
+    """
 
     backend: str | None = None
     lancedb_uri: str | None = None
+    pinecone_api_key: str | None = None
+    pinecone_index_host: str | None = None
+
+    @classmethod
+    def from_settings(cls, project: ProjectSettings) -> VectorStoreResource:
+        """The configured backend; the Pinecone key bound by name when it is configured."""
+        return cls(
+            backend=project.core.vector_backend,
+            pinecone_api_key=EnvVar(PINECONE_API_KEY_ENV) if project.pinecone.api_key else None,
+            pinecone_index_host=project.pinecone.index_host,
+        )
 
     def build(self, settings: Settings) -> VectorStore:
         """The store named by this resource, else by the settings."""
@@ -25,5 +42,6 @@ class VectorStoreResource(ConfigurableResource):
                 settings,
                 vector_backend=self.backend or settings.vector_backend,
                 lancedb_uri=self.lancedb_uri or settings.lancedb_uri,
-            )
+            ),
+            pinecone=PineconeSettings(api_key=self.pinecone_api_key, index_host=self.pinecone_index_host),
         )

@@ -11,19 +11,20 @@ Two paths:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import requests
 from dagster import (
+    ConfigurableResource,
     DagsterEvent,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     JobDefinition,
     QueuedRunCoordinator,
+    build_reconstructable_job,
     execute_job,
-    reconstructable,
 )
 
 from lightfast_pipeline import tags
@@ -65,11 +66,34 @@ class RunOutcome:
     blobs_read: int
 
 
-def ingest_job_definition() -> JobDefinition:
-    """The `ingest_repository` job with the project's resources bound (module-level for `reconstructable`)."""
-    from lightfast_pipeline.definitions import defs
+def ingest_job_definition(configuration: str) -> JobDefinition:
+    """The `ingest_repository` job on resources built from this process's settings (module-level: Dagster
+    reconstructs it by name). ``configuration`` is what they were built from (:func:`_configuration`): Dagster
+    keeps the last job it reconstructed, and a process whose settings changed must not reuse it."""
+    from lightfast_pipeline.definitions import ingestion_definitions
+    from lightfast_pipeline.resources import ingestion_resources
+    from lightfast_pipeline.settings import load_project_settings
 
-    return defs.resolve_job_def(JOB_NAME)
+    del configuration  # the cache key; the settings are read again
+    return ingestion_definitions(ingestion_resources(load_project_settings())).resolve_job_def(JOB_NAME)
+
+
+def _configuration() -> str:
+    """A digest of the process's settings with each secret reduced to whether it is set (their reprs leave
+    secrets out; a bound ``EnvVar`` reads the value itself when the run starts). A digest, because the run
+    record keeps it and a database URL may carry a password."""
+    import hashlib
+
+    from lightfast_pipeline.settings import load_project_settings
+
+    project = load_project_settings()
+    present = {
+        "cohere": bool(project.cohere.api_key),
+        "pinecone": bool(project.pinecone.api_key),
+        "github_key": bool(project.github.private_key),
+        "webhook_secrets": len(project.github.webhook_secrets),
+    }
+    return hashlib.sha256(f"{project!r} {present}".encode()).hexdigest()[:16]
 
 
 def ingestion_tags(
@@ -122,11 +146,23 @@ def _outcome(run_id: str, status: DagsterRunStatus, events: Iterable[DagsterEven
     return RunOutcome(run_id, STATUS_NAMES.get(status.value, status.value.lower()), report, error, blobs_read)
 
 
-def run_in_process(instance: DagsterInstance, run_tags: dict[str, str]) -> RunOutcome:
-    """Execute one ingestion run in this process, recorded on the instance like any other run."""
-    result = execute_job(
-        reconstructable(ingest_job_definition), instance=instance, tags=run_tags, run_config=QUIET_LOGS
-    )
+def run_in_process(
+    instance: DagsterInstance, run_tags: dict[str, str], resources: Mapping[str, ConfigurableResource] | None = None
+) -> RunOutcome:
+    """Execute one ingestion run in this process, recorded on the instance like any other run.
+
+    ``resources`` (tests) replace the ones built from the settings: the same job on those instances.
+    """
+    if resources is None:
+        job = build_reconstructable_job(
+            __name__, ingest_job_definition.__name__, reconstructable_kwargs={"configuration": _configuration()}
+        )
+        result = execute_job(job, instance=instance, tags=run_tags, run_config=QUIET_LOGS)
+    else:
+        from lightfast_pipeline.definitions import ingestion_definitions
+
+        job = ingestion_definitions(resources).resolve_job_def(JOB_NAME)
+        result = job.execute_in_process(instance=instance, tags=run_tags, run_config=QUIET_LOGS, raise_on_error=False)
     run = instance.get_run_by_id(result.run_id)
     status = (
         run.status if run is not None else (DagsterRunStatus.SUCCESS if result.success else DagsterRunStatus.FAILURE)

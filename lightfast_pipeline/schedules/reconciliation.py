@@ -12,6 +12,7 @@ from lightfast_pipeline.catalog.models import DeliveryStatus, Repository, Source
 from lightfast_pipeline.github.events import planned_run
 from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, run_request
 from lightfast_pipeline.resources.catalog import CatalogResource
+from lightfast_pipeline.resources.github import GitHubAppResource
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
 
@@ -43,11 +44,11 @@ def push_in_flight(session: Session, repository: Repository) -> bool:
     description="Compares each active repository's branch head with its last ingested commit (1 call each).",
 )
 def reconciliation_schedule(
-    context: ScheduleEvaluationContext, catalog: CatalogResource
+    context: ScheduleEvaluationContext, catalog: CatalogResource, github: GitHubAppResource
 ) -> list[RunRequest] | SkipReason:
     """A scheduled sync for every active repository whose head differs from its last ingested commit, except
     one whose config was found invalid at that very head (retried once the head moves)."""
-    runtime = catalog.runtime(context.instance)
+    runtime = catalog.runtime(context.instance, github=github.github_settings())
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M") if context.scheduled_execution_time else "now"
     requests: list[RunRequest] = []
     unreachable: list[str] = []
@@ -61,7 +62,7 @@ def reconciliation_schedule(
             if pending_run_id(context.instance, repository.uid) or push_in_flight(session, repository):
                 continue
             try:
-                head = source_for(repository, runtime.settings).head_commit(repository.default_branch)
+                head = source_for(repository, runtime.settings, runtime.github).head_commit(repository.default_branch)
             except SourceError as error:
                 unreachable.append(f"{repository.full_name}: {error}")
                 continue

@@ -42,6 +42,11 @@ def hit_dict(hit: SearchHit) -> dict[str, Any]:
     }
 
 
+def search_payload(result: SearchResult) -> dict[str, Any]:
+    """A whole search in `lightfast search --json` shape (what the warm service answers, too)."""
+    return {"results": [hit_dict(hit) for hit in result.results], "mode": result.mode, "latency_ms": result.latency_ms}
+
+
 def filtered_search(
     runtime: Runtime, query: str, workspace: str, *, top_k: int, filters: SearchFilters
 ) -> SearchResult:

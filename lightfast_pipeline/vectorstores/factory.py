@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from lightfast_pipeline.settings import Settings, load_pinecone_settings
+from lightfast_pipeline.settings import PineconeSettings, Settings, load_pinecone_settings
 from lightfast_pipeline.vectorstores.base import VectorStore, VectorStoreError
 
 BACKENDS = ("lancedb", "pinecone")
 
 
-def build_vector_store(settings: Settings) -> VectorStore:
-    """``lancedb`` (default, at ``settings.lancedb_uri``) or ``pinecone`` (``PINECONE_API_KEY``,
-    ``PINECONE_INDEX_HOST``)."""
+def build_vector_store(settings: Settings, *, pinecone: PineconeSettings | None = None) -> VectorStore:
+    """``lancedb`` (default, at ``settings.lancedb_uri``) or ``pinecone`` (``pinecone``, the Dagster resource's,
+    else ``PINECONE_API_KEY`` and ``PINECONE_INDEX_HOST``, the CLI's)."""
     if settings.vector_backend == "lancedb":
         from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore
 
@@ -18,7 +18,7 @@ def build_vector_store(settings: Settings) -> VectorStore:
     if settings.vector_backend == "pinecone":
         from lightfast_pipeline.vectorstores.pinecone_store import PineconeVectorStore
 
-        pinecone = load_pinecone_settings()
+        pinecone = pinecone or load_pinecone_settings()
         if not pinecone.api_key or not pinecone.index_host:
             raise VectorStoreError("vector backend 'pinecone' needs PINECONE_API_KEY and PINECONE_INDEX_HOST")
         return PineconeVectorStore(

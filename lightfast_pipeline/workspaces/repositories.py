@@ -22,7 +22,6 @@ from lightfast_pipeline.catalog.models import (
     SkippedEntry,
     SourceType,
     Store,
-    Workspace,
     utcnow,
 )
 from lightfast_pipeline.config.detect import ConfigDetection, detect_config
@@ -38,6 +37,7 @@ from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.sources.factory import source_for
 from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.stores.store import delete_vectors
+from lightfast_pipeline.workspaces.listing import repository_fields
 from lightfast_pipeline.workspaces.workspace import find_workspace
 
 
@@ -68,48 +68,6 @@ def find_repository(session: Session, ref: str, *, include_inactive: bool = Fals
         ids = ", ".join(str(repo.id) for repo in matches)
         raise RepositoryError(f"repository {ref!r} is ambiguous (ids {ids}): give its id")
     return matches[0]
-
-
-def repository_fields(repository: Repository) -> dict[str, Any]:
-    """The public fields of a repository (the JSON of `lightfast repo`); read inside the repository's session."""
-    return {
-        "id": repository.id,
-        "uid": repository.uid,
-        "name": repository.full_name,
-        "workspace": repository.workspace.slug,
-        "source_type": repository.source_type,
-        "source_id": repository.source_id,
-        "location": repository.location,
-        "default_branch": repository.default_branch,
-        "config_status": repository.config_status,
-        "config_path": repository.config_path,
-        "config_error": repository.config_error,
-        "config_detected_at": repository.config_detected_at,
-        "document_count": repository.document_count,
-        "chunk_count": repository.chunk_count,
-        "last_ingested_commit": repository.last_ingested_commit,
-        "last_ingested_at": repository.last_ingested_at,
-        "last_synced_at": repository.last_synced_at,
-        "active": repository.active,
-        "archived": repository.archived,
-        "suspended": repository.suspended,
-    }
-
-
-def list_repositories(
-    runtime: Runtime, *, workspace: str | None = None, include_inactive: bool = False
-) -> list[dict[str, Any]]:
-    """Public fields of the connected repositories (every one with ``include_inactive``), by id.
-
-    ``workspace`` is a workspace slug; an unknown slug lists nothing.
-    """
-    query = select(Repository).order_by(Repository.id)
-    if not include_inactive:
-        query = query.where(Repository.active.is_(True))
-    if workspace:
-        query = query.join(Workspace, Workspace.id == Repository.workspace_id).where(Workspace.slug == workspace)
-    with runtime.session() as session:
-        return [repository_fields(repository) for repository in session.scalars(query)]
 
 
 def describe_repository(runtime: Runtime, ref: str | int, *, include_inactive: bool = False) -> dict[str, Any]:

@@ -8,9 +8,11 @@ from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import Document, Repository
 from lightfast_pipeline.ingestion.verify import index_truth
+from lightfast_pipeline.resources.embedder import EmbedderResource
 from lightfast_pipeline.runs.launch import ingestion_tags, run_in_process
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.factory import source_for
+from tests.support.resources import ingestion_resources
 
 
 @dataclass
@@ -25,8 +27,16 @@ class Outcome:
     batches: int
 
 
-def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger: str = "manual") -> Outcome:
-    """Ingest one repository as `lightfast ingest` does and return the run's summary."""
+def ingest(
+    runtime: Runtime,
+    repository_id: int,
+    *,
+    full: bool = False,
+    trigger: str = "manual",
+    embedder: EmbedderResource | None = None,
+) -> Outcome:
+    """Ingest one repository with the real job, on the test's resources (the hashing embedder unless
+    ``embedder`` is given, LanceDB in the test's home), and return the run's summary."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         run_tags = ingestion_tags(
@@ -37,7 +47,7 @@ def ingest(runtime: Runtime, repository_id: int, *, full: bool = False, trigger:
             repository_name=repository.full_name,
             full=full,
         )
-    result = run_in_process(runtime.instance, run_tags)
+    result = run_in_process(runtime.instance, run_tags, ingestion_resources(runtime.settings, embedder))
     return Outcome(
         run_id=result.run_id,
         status=result.status,

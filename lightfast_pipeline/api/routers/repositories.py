@@ -18,6 +18,7 @@ from lightfast_pipeline.keys.service import Principal
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
+from lightfast_pipeline.workspaces.listing import repository_fields
 from lightfast_pipeline.workspaces.queries import (
     NotInWorkspace,
     list_repositories,
@@ -28,7 +29,6 @@ from lightfast_pipeline.workspaces.repositories import (
     connect_repository,
     detect_repository_config,
     disconnect_repository,
-    repository_fields,
 )
 
 router = APIRouter(prefix="/v1/repositories", tags=["repositories"])

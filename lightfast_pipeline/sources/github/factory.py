@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from lightfast_pipeline.catalog.models import Repository
-from lightfast_pipeline.settings import GitHubSettings, Settings, load_github_settings
+from lightfast_pipeline.settings import GitHubSettings
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.github.auth import AppCredentials, InstallationTokens
 from lightfast_pipeline.sources.github.client import GitHubClient, GitHubNotFoundError, RetryPolicy
@@ -54,10 +54,8 @@ def github_source(github: GitHubSettings, full_name: str, installation_id: str |
     return GitHubSource(github_client(github, installation), full_name)
 
 
-def source_for_repository(settings: Settings, repository: Repository) -> GitHubSource:
+def source_for_repository(github: GitHubSettings, repository: Repository) -> GitHubSource:
     """The source of a connected GitHub repository (its API URL and installation come from the catalog)."""
-    del settings  # GitHub credentials are read by their own loader; kept for the factory's signature
-    github = load_github_settings()
     api_url = repository.location or github.api_url
     installation = repository.installation_id or find_installation(github, repository.full_name, api_url=api_url)
     client = github_client(github, installation, api_url=api_url)
