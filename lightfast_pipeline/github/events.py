@@ -20,7 +20,7 @@ from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import DeliveryStatus, Integration, Repository, SourceType, utcnow
 from lightfast_pipeline.config.detect import CONFIG_FILENAMES
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.workspaces.repositories import disconnect_repository
+from lightfast_pipeline.workspaces.repositories import PROMPT_DISCONNECT_WAIT_SECONDS, disconnect_repository
 
 ZERO_SHA = "0" * 40
 
@@ -318,10 +318,6 @@ def _installation_repos_changed(runtime: Runtime, delivery: Delivery) -> Outcome
     return Outcome(DeliveryStatus.PROCESSED, reason, repository_ids=ids)
 
 
-SENSOR_DISCONNECT_WAIT_SECONDS = 10.0
-"""How long a disconnect in the delivery sensor waits for a run in flight; past it the run removes the index."""
-
-
 # -- disconnects and activity --------------------------------------------------------------------------
 def _disconnect(runtime: Runtime, delivery: Delivery, ids: list[int], action: str, reason: str) -> Outcome:
     removed = {"documents": 0, "vectors": 0}
@@ -333,7 +329,7 @@ def _disconnect(runtime: Runtime, delivery: Delivery, ids: list[int], action: st
             reason=reason,
             action=action,
             delivery_id=delivery.delivery_id,
-            wait_seconds=SENSOR_DISCONNECT_WAIT_SECONDS,
+            wait_seconds=PROMPT_DISCONNECT_WAIT_SECONDS,
         )
         removed["documents"] += result.documents
         removed["vectors"] += result.vectors

@@ -255,6 +255,10 @@ def remove_repository_index(runtime: Runtime, repository_id: int) -> DisconnectR
 
 
 DISCONNECT_WAIT_SECONDS = 3600.0
+"""How long `lightfast repo disconnect` waits for a run in flight to commit (it says it is waiting)."""
+PROMPT_DISCONNECT_WAIT_SECONDS = 10.0
+"""The wait of callers that must answer promptly (the delivery sensor, the HTTP API); past it the disconnect is
+recorded and the run in flight removes the index itself as it ends."""
 
 
 def _take_lease_to_disconnect(

@@ -25,6 +25,7 @@ from lightfast_pipeline.workspaces.queries import (
     repository_in_workspace,
 )
 from lightfast_pipeline.workspaces.repositories import (
+    PROMPT_DISCONNECT_WAIT_SECONDS,
     RepositoryError,
     connect_repository,
     detect_repository_config,
@@ -180,9 +181,15 @@ def disconnect(
     principal: Principal = Depends(admin_principal),
     runtime: Runtime = Depends(runtime_of),
 ) -> dict[str, Any]:
-    """Disconnect: remove the repository's documents and vectors from the index."""
+    """Disconnect: remove the repository's documents and vectors from the index.
+
+    A run in flight is waited for briefly; past that the repository is disconnected at once (0 removed) and the
+    run removes what it wrote as it ends, so a request never hangs on a long run.
+    """
     repository = _connected(runtime, principal, repository_id)
-    result = disconnect_repository(runtime, repository.id, actor=principal.actor)
+    result = disconnect_repository(
+        runtime, repository.id, actor=principal.actor, wait_seconds=PROMPT_DISCONNECT_WAIT_SECONDS
+    )
     return {
         "id": repository.id,
         "name": repository.full_name,
