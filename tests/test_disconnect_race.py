@@ -15,19 +15,25 @@ import pytest
 from sqlalchemy import func, select
 
 from lightfast_pipeline.catalog.keywords import keyword_ids
-from lightfast_pipeline.catalog.models import Chunk, Document, IngestJournal, Repository, SourceType, Store
+from lightfast_pipeline.catalog.models import Chunk, Document, IngestJournal, Repository, Store
 from lightfast_pipeline.ingestion.lease import acquire_lease, maintenance_holder, release_lease
 from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_ingestion
 from lightfast_pipeline.ingestion.verify import store_ids
+from lightfast_pipeline.resources.embedder import EmbedderResource
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings, load_settings
-from lightfast_pipeline.sources.local_git import LocalGitSource
-from lightfast_pipeline.workspaces.repositories import connect_repository, disconnect_repository
+from lightfast_pipeline.workspaces.repositories import disconnect_repository
 from tests.support.embedders import GatedEmbedder
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import Outcome, ingest
+from tests.support.ingest import Outcome, connect_local
+from tests.support.ingest import ingest as ingest_with
 
 GATED = "tests.support.embedders:GatedEmbedder"
+
+
+def ingest(runtime: Runtime, repository_id: int) -> Outcome:
+    """The real job, embedding through the gate."""
+    return ingest_with(runtime, repository_id, embedder=EmbedderResource(provider=GATED))
 
 
 @pytest.fixture
@@ -49,14 +55,7 @@ def repo(tmp_path: Path) -> GitRepo:
 
 @pytest.fixture
 def repository_id(runtime: Runtime, repo: GitRepo) -> int:
-    repository = connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    )
+    repository = connect_local(runtime, repo.path)
     first = ingest(runtime, repository.id)
     assert first.status == "completed", first.error
     return repository.id

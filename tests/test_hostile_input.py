@@ -25,7 +25,6 @@ from lightfast_pipeline.catalog.models import (
     Document,
     Repository,
     SkippedEntry,
-    SourceType,
     WebhookDelivery,
 )
 from lightfast_pipeline.config.detect import ConfigError, detect_config, parse_config
@@ -35,11 +34,10 @@ from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.sources.base import SymlinkError
 from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.webhooks import create_app
-from lightfast_pipeline.workspaces.repositories import connect_repository
 from lightfast_pipeline.workspaces.workspace import WorkspaceError, get_or_create_organization
 from tests.support.github_fixtures import GitHubApp, delivery_headers
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
+from tests.support.ingest import assert_store_equals_ledger, connect_local, document_paths, ingest
 
 SELF_ALIAS = "---\na: &a [*a]\n---\n# Loop\n\nThe body is still indexed.\n"
 NINE = ",".join(["*{}"] * 9)
@@ -308,14 +306,7 @@ def test_served_receiver_times_out_incomplete_requests(lightfast_env: Settings) 
 
 
 def _connected(runtime: Runtime, repo: GitRepo) -> int:
-    return connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    ).id
+    return connect_local(runtime, repo.path).id
 
 
 def test_a_file_name_with_a_newline_is_skipped_with_a_reason(lightfast_env: Settings, tmp_path: Path) -> None:

@@ -12,14 +12,12 @@ from dagster import AssetCheckSeverity, DagsterEventType
 from sqlalchemy import select
 
 from lightfast_pipeline.activity import actions
-from lightfast_pipeline.catalog.models import ActivityEvent, Chunk, Document, Repository, SourceType, Store
+from lightfast_pipeline.catalog.models import ActivityEvent, Chunk, Document, Repository, Store
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
-from lightfast_pipeline.sources.local_git import LocalGitSource
 from lightfast_pipeline.vectorstores.base import VectorRecord
-from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, ingest
+from tests.support.ingest import assert_store_equals_ledger, connect_local, ingest
 
 NAME = "handbook"
 
@@ -36,14 +34,7 @@ def repository_id(runtime: Runtime, tmp_path: Path) -> int:
     repo.write("onboarding.md", "# Onboarding\n\nNew joiners get a laptop and a mentor on day one.\n")
     repo.write("oncall.md", "# On-call\n\n## Paging\n\nThe pager rotates weekly between backend engineers.\n")
     repo.commit("handbook")
-    repository = connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    )
+    repository = connect_local(runtime, repo.path)
     first = ingest(runtime, repository.id)
     assert first.status == "completed", first.error
     return repository.id

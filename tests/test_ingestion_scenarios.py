@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from lightfast_pipeline.catalog.models import Document, Repository, SkippedEntry, SourceType
+from lightfast_pipeline.catalog.models import Document, Repository, SkippedEntry
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.search.query import search
 from lightfast_pipeline.settings import Settings
-from lightfast_pipeline.sources.local_git import LocalGitSource
-from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
+from tests.support.ingest import assert_store_equals_ledger, connect_local, document_paths, ingest
 
 
 def section(title: str, words: str, paragraphs: int = 1) -> str:
@@ -54,14 +52,7 @@ def repo(tmp_path: Path) -> GitRepo:
 
 @pytest.fixture
 def repository_id(runtime: Runtime, repo: GitRepo) -> int:
-    repository = connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    )
+    repository = connect_local(runtime, repo.path)
     return repository.id
 
 

@@ -9,15 +9,13 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInvalidSubsetError, DagsterRunStatus
 from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 
-from lightfast_pipeline.catalog.models import Repository, SourceType
+from lightfast_pipeline.catalog.models import Repository
 from lightfast_pipeline.definitions import ingestion_definitions
 from lightfast_pipeline.runs.launch import LAUNCH_RUN, wait_for_run
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
-from lightfast_pipeline.sources.local_git import LocalGitSource
-from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
+from tests.support.ingest import assert_store_equals_ledger, connect_local, document_paths, ingest
 from tests.support.resources import ingestion_resources
 
 LOCATION = "lightfast_pipeline"
@@ -45,14 +43,7 @@ def repo(tmp_path: Path) -> GitRepo:
 
 @pytest.fixture
 def repository_uid(runtime: Runtime, repo: GitRepo) -> str:
-    repository = connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    )
+    repository = connect_local(runtime, repo.path)
     return repository.uid
 
 

@@ -6,13 +6,11 @@ import threading
 
 import pytest
 
-from lightfast_pipeline.catalog.models import SourceType
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.sources.local_git import LocalGitSource
-from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, ingest
+from tests.support.ingest import assert_store_equals_ledger, connect_local, ingest
 
 FILES = 5_000
 # Without the feeder thread the old code blocked forever once ~1,600 ids filled the pipe: fail fast instead.
@@ -77,14 +75,7 @@ def test_read_blobs_skips_large_blobs_and_stops_early_without_hanging(big_repo: 
 
 def test_ingest_of_five_thousand_files_completes(lightfast_env: Settings, big_repo: GitRepo) -> None:
     runtime = Runtime(lightfast_env)
-    repository = connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(big_repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(big_repo.path),
-        actor="tester",
-    )
+    repository = connect_local(runtime, big_repo.path)
 
     outcome = _within_deadline(lambda: ingest(runtime, repository.id), deadline=600)
 

@@ -10,16 +10,16 @@ import pytest
 from dagster import AssetCheckKey, AssetKey
 from sqlalchemy import select
 
-from lightfast_pipeline.catalog.models import SourceType, Store
+from lightfast_pipeline.catalog.models import Store
 from lightfast_pipeline.ingestion.repair import verify_under_lease
+from lightfast_pipeline.resources.vector_store import VectorStoreResource
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.settings import Settings, load_settings
-from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.settings import Settings, load_pinecone_settings, load_settings
 from lightfast_pipeline.stores.rebuild import rebuild_store
-from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.fake_pinecone import FakePinecone
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, document_paths, ingest
+from tests.support.ingest import Outcome, assert_store_equals_ledger, connect_local, document_paths
+from tests.support.ingest import ingest as ingest_with
 from tests.support.provider_fixtures import FAKE_PINECONE_KEY
 
 WINDOWS = "# Windows\n\nBrowser window frames and title bars explained.\n"
@@ -50,14 +50,19 @@ def repo(tmp_path: Path) -> GitRepo:
 
 
 def connect(runtime: Runtime, repo: GitRepo) -> int:
-    return connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    ).id
+    return connect_local(runtime, repo.path).id
+
+
+def ingest(runtime: Runtime, repository_id: int, *, full: bool = False) -> Outcome:
+    """The real job with the vector store the environment configures (the local Pinecone server, its window)."""
+    pinecone = load_pinecone_settings()
+    store = VectorStoreResource(
+        backend="pinecone",
+        pinecone_api_key=pinecone.api_key,
+        pinecone_index_host=pinecone.index_host,
+        pinecone_consistency_seconds=pinecone.consistency_seconds,
+    )
+    return ingest_with(runtime, repository_id, full=full, vector_store=store)
 
 
 def check_passed(runtime: Runtime) -> tuple[bool, str]:

@@ -8,17 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from lightfast_pipeline.catalog.models import Chunk, SourceType
+from lightfast_pipeline.catalog.models import Chunk
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.search.evaluate import GradedQuery, QueryFileError, evaluate, read_queries, summarize
 from lightfast_pipeline.search.fuse import fuse
 from lightfast_pipeline.search.keyword import fts5_expression, parse_query, tsquery_expression
 from lightfast_pipeline.search.query import SearchError, search
 from lightfast_pipeline.settings import Settings, load_settings
-from lightfast_pipeline.sources.local_git import LocalGitSource
-from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
-from tests.support.ingest import assert_store_equals_ledger, ingest
+from tests.support.ingest import assert_store_equals_ledger, connect_local, ingest
 
 # Each identifier lives in one page; the other pages hold its words apart, in another order or joined differently.
 PAGES = {
@@ -66,14 +64,7 @@ def repo(tmp_path: Path) -> GitRepo:
 
 
 def _connect(runtime: Runtime, repo: GitRepo) -> int:
-    return connect_repository(
-        runtime,
-        workspace_name=None,
-        source=LocalGitSource(repo.path),
-        source_type=SourceType.LOCAL.value,
-        location=str(repo.path),
-        actor="tester",
-    ).id
+    return connect_local(runtime, repo.path).id
 
 
 @pytest.fixture

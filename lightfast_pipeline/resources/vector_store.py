@@ -23,6 +23,7 @@ class VectorStoreResource(ConfigurableResource):
     lancedb_uri: str | None = None
     pinecone_api_key: str | None = None
     pinecone_index_host: str | None = None
+    pinecone_consistency_seconds: float = 30.0
 
     @classmethod
     def from_settings(cls, project: ProjectSettings) -> VectorStoreResource:
@@ -31,6 +32,7 @@ class VectorStoreResource(ConfigurableResource):
             backend=project.core.vector_backend,
             pinecone_api_key=EnvVar(PINECONE_API_KEY_ENV) if project.pinecone.api_key else None,
             pinecone_index_host=project.pinecone.index_host,
+            pinecone_consistency_seconds=project.pinecone.consistency_seconds,
         )
 
     def build(self, settings: Settings) -> VectorStore:
@@ -43,5 +45,9 @@ class VectorStoreResource(ConfigurableResource):
                 vector_backend=self.backend or settings.vector_backend,
                 lancedb_uri=self.lancedb_uri or settings.lancedb_uri,
             ),
-            pinecone=PineconeSettings(api_key=self.pinecone_api_key, index_host=self.pinecone_index_host),
+            pinecone=PineconeSettings(
+                api_key=self.pinecone_api_key,
+                index_host=self.pinecone_index_host,
+                consistency_seconds=self.pinecone_consistency_seconds,
+            ),
         )

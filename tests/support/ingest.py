@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
-from lightfast_pipeline.catalog.models import Document, Repository
+from lightfast_pipeline.catalog.models import Document, Repository, SourceType
 from lightfast_pipeline.ingestion.verify import index_truth
 from lightfast_pipeline.resources.embedder import EmbedderResource
+from lightfast_pipeline.resources.vector_store import VectorStoreResource
 from lightfast_pipeline.runs.launch import ingestion_tags, run_in_process
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.factory import source_for
+from lightfast_pipeline.sources.local_git import LocalGitSource
+from lightfast_pipeline.workspaces.repositories import connect_repository
 from tests.support.resources import ingestion_resources
+
+
+def connect_local(runtime: Runtime, path: Path) -> Repository:
+    """Connect the local git repository at ``path`` to the default workspace, as user ``tester``."""
+    return connect_repository(
+        runtime,
+        workspace_name=None,
+        source=LocalGitSource(path),
+        source_type=SourceType.LOCAL.value,
+        location=str(path),
+        actor="tester",
+    )
 
 
 @dataclass
@@ -34,9 +50,10 @@ def ingest(
     full: bool = False,
     trigger: str = "manual",
     embedder: EmbedderResource | None = None,
+    vector_store: VectorStoreResource | None = None,
 ) -> Outcome:
-    """Ingest one repository with the real job, on the test's resources (the hashing embedder unless
-    ``embedder`` is given, LanceDB in the test's home), and return the run's summary."""
+    """Ingest one repository with the real job, on the test's resources (the hashing embedder and LanceDB in the
+    test's home unless ``embedder``/``vector_store`` are given), and return the run's summary."""
     with runtime.session() as session:
         repository = session.get(Repository, repository_id)
         run_tags = ingestion_tags(
@@ -47,7 +64,7 @@ def ingest(
             repository_name=repository.full_name,
             full=full,
         )
-    result = run_in_process(runtime.instance, run_tags, ingestion_resources(runtime.settings, embedder))
+    result = run_in_process(runtime.instance, run_tags, ingestion_resources(runtime.settings, embedder, vector_store))
     return Outcome(
         run_id=result.run_id,
         status=result.status,

@@ -48,13 +48,15 @@ def github_resource(github: GitHubSettings | None = None) -> GitHubAppResource:
 
 
 def ingestion_resources(
-    settings: Settings, embedder: EmbedderResource | None = None
+    settings: Settings,
+    embedder: EmbedderResource | None = None,
+    vector_store: VectorStoreResource | None = None,
 ) -> dict[str, ConfigurableResource]:
-    """Every resource of the ingestion location on the test's catalog and LanceDB directory, the hashing
-    embedder unless another is given."""
+    """Every resource of the ingestion location on the test's catalog, the hashing embedder and LanceDB in the
+    test's directory unless others are given."""
     return {
         "catalog": CatalogResource(database_url=settings.database_url),
         "embedder": embedder or HashingEmbedderResource(),
-        "vector_store": VectorStoreResource(backend="lancedb", lancedb_uri=settings.lancedb_uri),
+        "vector_store": vector_store or VectorStoreResource(backend="lancedb", lancedb_uri=settings.lancedb_uri),
         "github": github_resource(),
     }
