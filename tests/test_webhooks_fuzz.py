@@ -30,8 +30,10 @@ from tests.support.github_fixtures import WEBHOOK_SECRET
 
 # header values a client can send (h11 refuses surrounding spaces)
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120).map(str.strip)
+# Finite numbers only: NaN and Infinity are not JSON (the receiver refuses them, tested with the unsigned bodies).
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | FINITE | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(st.sampled_from(["repository", "sender", "installation", "action", "id", "full_name", "login"])
                       | st.text(max_size=10), inner, max_size=4),
@@ -133,9 +135,10 @@ def test_hostile_requests_never_answer_5xx_nor_store_unsigned_deliveries(
             headers[name] = value
     response = receiver.client.request(method, path, content=body if method != "GET" else None, headers=headers)
     assert response.status_code < 500, (method, path, mode, response.status_code, response.text[:300])
-    to_receiver = method == "POST" and path == "/webhooks/github"
+    route = path.split("#", 1)[0].split("?", 1)[0]  # what the server routes on (no fragment is sent)
+    to_receiver = method == "POST" and route == "/webhooks/github"
     if response.status_code in (200, 202):
-        assert to_receiver or path == "/healthz", (method, path, response.status_code)
+        assert to_receiver or route == "/healthz", (method, path, response.status_code)
     if to_receiver and mode != "valid":
         assert response.status_code in (401, 413), (mode, response.status_code)
     if to_receiver and response.status_code == 202:

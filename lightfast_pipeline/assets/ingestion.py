@@ -28,7 +28,7 @@ from lightfast_pipeline.ingestion import progress as batch_progress
 from lightfast_pipeline.ingestion.batches import BatchedRun, ingest_in_batches
 from lightfast_pipeline.ingestion.lifecycle import RepositoryUnavailable, begin_ingestion, end_ingestion
 from lightfast_pipeline.ingestion.read import ConfigInvalid
-from lightfast_pipeline.ingestion.stages import IngestReport
+from lightfast_pipeline.ingestion.stages import IngestReport, RunPlan
 from lightfast_pipeline.ingestion.verify import index_truth
 from lightfast_pipeline.jobs.partitions import repositories_partitions
 from lightfast_pipeline.resources.catalog import CatalogResource
@@ -90,6 +90,25 @@ def _progress(context: AssetExecutionContext):
         batch_progress.report(done)
 
     return progress
+
+
+def _planned(context: AssetExecutionContext):
+    def planned(plan: RunPlan, batches: int) -> None:
+        """Observe the plan on ``documents``: the commit this run indexes is known before its first batch."""
+        context.log_event(
+            AssetObservation(
+                asset_key="documents",
+                partition=context.partition_key,
+                metadata={
+                    "commit": plan.commit or "",
+                    "documents_to_read": len(plan.to_read),
+                    "unchanged": plan.unchanged,
+                    "batches": batches,
+                },
+            )
+        )
+
+    return planned
 
 
 def _complete_job_tags(context: AssetExecutionContext, repository: Repository) -> None:
@@ -238,7 +257,14 @@ def ingestion(
             _complete_job_tags(context, repository)
             source = source_for(repository, runtime.settings, runtime.github)
         run = ingest_in_batches(
-            runtime, repository_id, source, run_id=context.run_id, full=full, actor=user, on_batch=_progress(context)
+            runtime,
+            repository_id,
+            source,
+            run_id=context.run_id,
+            full=full,
+            actor=user,
+            on_batch=_progress(context),
+            on_plan=_planned(context),
         )
         check = _check_index(runtime, repository_id, source, source_unchanged=run.plan.head_unchanged)
     except ConfigInvalid as error:

@@ -31,6 +31,7 @@ from lightfast_pipeline.settings import load_ingest_settings
 from lightfast_pipeline.sources.base import Source
 
 OnBatch = Callable[[BatchDone], None]
+OnPlan = Callable[[RunPlan, int], None]
 
 
 @dataclass
@@ -78,11 +79,18 @@ def ingest_in_batches(
     actor: str = "system",
     batch_documents: int | None = None,
     on_batch: OnBatch | None = None,
+    on_plan: OnPlan | None = None,
 ) -> BatchedRun:
-    """Plan, then read, chunk, embed and commit ``batch_documents`` files at a time (default from settings)."""
+    """Plan, then read, chunk, embed and commit ``batch_documents`` files at a time (default from settings).
+
+    ``on_plan`` hears the plan and its number of batches before the first read (the commit the run indexes is
+    known from then on); ``on_batch`` hears each committed batch.
+    """
     size = batch_documents or load_ingest_settings().batch_documents
     plan = plan_documents(runtime, repository_id, source, run_id=run_id, full=full, actor=actor)
     batches = plan.batches(size)
+    if on_plan is not None:
+        on_plan(plan, len(batches))
     skipped = dict(plan.skipped)
     report: IngestReport | None = None
     counts: dict[str, int] = {}

@@ -39,13 +39,15 @@ def _step_started(instance: DagsterInstance, run_id: str) -> bool:
 
 
 def head_read(instance: DagsterInstance, run_id: str) -> str | None:
-    """The commit the run planned from (its ``documents`` materialisation), once it has read it."""
-    events = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
-    for record in events:
-        materialization = record.asset_materialization
-        if materialization is not None and materialization.asset_key.path == ["documents"]:
-            commit = materialization.metadata.get("commit")
-            return str(commit.value) if commit is not None else None
+    """The commit the run planned from, once it has read it: the plan's observation on ``documents``, made
+    before the first batch (or the ``documents`` materialisation of a run that made none)."""
+    for event_type in (DagsterEventType.ASSET_OBSERVATION, DagsterEventType.ASSET_MATERIALIZATION):
+        for record in instance.get_records_for_run(run_id, of_type=event_type).records:
+            reported = record.asset_observation or record.asset_materialization
+            if reported is not None and reported.asset_key.path == ["documents"]:
+                commit = reported.metadata.get("commit")
+                if commit is not None and commit.value:
+                    return str(commit.value)
     return None
 
 
