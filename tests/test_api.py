@@ -453,7 +453,7 @@ def test_search_equals_the_cli_and_filters(state: State) -> None:
 
 # -- tenant matrix --------------------------------------------------------------------------------------------
 def test_alpha_key_never_reaches_beta(state: State) -> None:
-    alpha, beta = state.client(state.alpha), state.beta
+    alpha, beta = state.client(state.alpha, "tenant"), state.beta
     missing = 999_999
     for method, path in (
         ("GET", f"/v1/repositories/{beta.repository_id}"),

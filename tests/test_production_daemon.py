@@ -32,7 +32,6 @@ import pytest
 import requests
 import yaml
 from dagster import (
-    DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     Definitions,
@@ -49,6 +48,7 @@ from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.db import get_engine
 from lightfast_pipeline.catalog.models import IngestJournal, MetricPoint, Repository, RepositoryLease
 from lightfast_pipeline.github.connect import connect_github_repository
+from lightfast_pipeline.jobs.ingestion import head_read
 from lightfast_pipeline.runs import jobs as runs
 from lightfast_pipeline.runs.launch import ingestion_tags
 from lightfast_pipeline.runtime import Runtime
@@ -482,10 +482,6 @@ def _webhook_run(d: Deployment, delivery_id: str) -> str | None:
     return records[0].dagster_run.run_id if records else None
 
 
-def _step_started(d: Deployment, run_id: str) -> bool:
-    return bool(d.instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_START, limit=1).records)
-
-
 def test_webhook_pushes_reach_the_daemon_and_run_one_after_another(
     deployment: tuple[Deployment, GitHubApp], tmp_path: Path
 ) -> None:
@@ -514,8 +510,9 @@ def test_webhook_pushes_reach_the_daemon_and_run_one_after_another(
         first_delivery = push(first, second)
         d.wait(lambda: _webhook_run(d, first_delivery) is not None, 120, "the first push's run")
         run1 = _webhook_run(d, first_delivery)
-        # A run that has not begun its step absorbs later pushes (it reads the head later): push once it has.
-        d.wait(lambda: _step_started(d, run1), 120, "the first push's run to begin its step")
+        # A run absorbs later pushes until it has read the head (it would index them): push once it has read
+        # the first push's head, so the second push needs a run of its own.
+        d.wait(lambda: head_read(d.instance, run1) == second, 120, "the first push's run to read its head")
         third = git.commit({"docs/dialogs.md": "# Dialogs\n\nFile dialogs.\n"})
         second_delivery = push(second, third)
         d.wait(lambda: _webhook_run(d, second_delivery) is not None, 120, "the second push's run")
