@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from lightfast_pipeline.jobs.ingestion import head_read
+from lightfast_pipeline.runs.jobs import get_job
 from tests.support.embedders import slow_marker
 from tests.support.fleet import Fleet, Push, RunRow, fleet
 from tests.support.ingest import assert_store_equals_ledger
@@ -31,6 +32,12 @@ SENSOR_PERIOD = 5.5  # the daemon evaluates sensors every 5 s at most: one push 
 
 def _run_of(f: Fleet, push: Push) -> RunRow | None:
     return next((run for run in f.runs() if run.delivery == push.delivery_id), None)
+
+
+def _changed(f: Fleet, run_id: str) -> int:
+    """Documents a run added, modified or deleted (0: a no-op run)."""
+    output = get_job(f.instance, run_id).output
+    return sum(int(output.get(f"documents_{kind}", 0) or 0) for kind in ("added", "modified", "deleted"))
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -59,6 +66,7 @@ def test_pushes_to_many_repositories_index_each_newest_head_once(postgres_server
 
         _wait(lambda: not f.busy(), 900, "every delivery decided and every run finished")
         runs = f.runs()
+        changed = {run.run_id: _changed(f, run.run_id) for run in runs}
         deliveries = f.deliveries([push.delivery_id for push in pushes])
         held_end = f.instance.get_run_record_by_id(held_run).end_time
 
@@ -71,7 +79,10 @@ def test_pushes_to_many_repositories_index_each_newest_head_once(postgres_server
 
     assert all(run.status == "SUCCESS" for run in runs), runs
     # No duplicate run: no two runs planned from the same head of one repository, never more runs than pushes.
-    assert max(Counter((run.repository_uid, run.head) for run in runs).values()) == 1, runs
+    # A follow-up run requested in the instant before a running run records the head it planned from can find
+    # that head indexed and change nothing (docs/reliability.md, known gaps): such a no-op is the only repeat
+    # allowed; no two runs change the index from the same head.
+    assert max(Counter((run.repository_uid, run.head) for run in runs if changed[run.run_id]).values()) == 1, runs
     per_member = Counter(run.repository_uid for run in runs)
     for member in f.members:
         assert 1 <= per_member[member.uid] <= member.pushes
