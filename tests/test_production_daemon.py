@@ -13,11 +13,9 @@ deploy/dagster.yaml is used as is except the monitoring poll interval (5 s); the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -56,6 +54,7 @@ from lightfast_pipeline.settings import load_settings
 from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
 from lightfast_pipeline.workspaces.workspace import get_or_create_organization
 from tests.conftest import FIXTURES, TEST_EMBEDDER
+from tests.support.fleet import free_port, stop_process_group
 from tests.support.github_fixtures import (
     APP_ID,
     GitHubApp,
@@ -196,22 +195,6 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
     return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process group we started, then SIGKILL whatever is left of it (code servers it spawned)."""
-    with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def _deploy(
     postgres_server: URL, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -256,7 +239,7 @@ def _deploy(
         monkeypatch.setenv(name, value)
     env = {**os.environ}
     bindir = Path(sys.executable).parent
-    port = _free_port()
+    port = free_port()
     webserver = _start(
         [str(bindir / "dagster-webserver"), "-w", str(workspace_file), "-h", "127.0.0.1", "-p", str(port)],
         env,
@@ -273,8 +256,8 @@ def _deploy(
             result.wait(lambda: _locations_loaded(result), 120, "the code locations to load")
             yield result
     finally:
-        _stop(daemon)
-        _stop(webserver)
+        stop_process_group(daemon)
+        stop_process_group(webserver)
         get_engine(catalog_url).dispose()
         drop_database(postgres_server, catalog_name)
 

@@ -216,7 +216,7 @@ def _start(command: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process_group(process: subprocess.Popen) -> None:
     """SIGTERM the process group, then SIGKILL what is left of it."""
     with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
         os.killpg(process.pid, signal.SIGTERM)
@@ -226,7 +226,7 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -324,7 +324,7 @@ def fleet(home: Path, admin_url: URL, size: int, *, max_concurrent_runs: int, me
     config = write_deploy_instance(home / "dagster")
     private, public = app_key_pair()
     server = GitHubServer(app_id=APP_ID, public_key_pem=public).start()
-    port = _free_port()
+    port = free_port()
     env = {
         **deploy_environment(dagster_url, max_concurrent_runs=max_concurrent_runs),
         **GitHubApp(server=server, private_key=private).env,
@@ -354,7 +354,7 @@ def fleet(home: Path, admin_url: URL, size: int, *, max_concurrent_runs: int, me
                 yield Fleet(runtime, instance, url, members, config, max_concurrent_runs)
     finally:
         for process in processes:
-            _stop(process)
+            stop_process_group(process)
         server.stop()
         get_engine(catalog_url).dispose()
         drop_database(admin_url, catalog_db)
