@@ -10,9 +10,15 @@ from sqlalchemy import func, select, text
 
 from lightfast_pipeline.catalog.models import Chunk
 from lightfast_pipeline.runtime import Runtime
+from lightfast_pipeline.search import keyword
 from lightfast_pipeline.search.evaluate import GradedQuery, QueryFileError, evaluate, read_queries, summarize
 from lightfast_pipeline.search.fuse import fuse
-from lightfast_pipeline.search.keyword import fts5_expression, parse_query, tsquery_expression
+from lightfast_pipeline.search.keyword import (
+    fts5_expression,
+    parse_query,
+    tsquery_expression,
+    without_common_terms,
+)
 from lightfast_pipeline.search.query import SearchError, search
 from lightfast_pipeline.settings import Settings, load_settings
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
@@ -89,6 +95,33 @@ def test_query_parsing_keeps_identifiers_as_phrases() -> None:
     )
     assert tsquery_expression(parse_query("_cat/indices")) == "(cat <-> indices) | cat | indices"
     assert parse_query("the of ...").empty
+
+
+def test_common_words_are_left_out_while_rarer_evidence_remains() -> None:
+    parsed = parse_query("electron window ELECTRON_RUN_AS_NODE abi")
+    counts = {"electron": 42_000, "window": 29_000, "run": 6_900, "node": 11_400, "abi": 44}
+    kept = without_common_terms(parsed, counts, rows=100_000)
+    assert kept.terms == ("run", "abi") and kept.phrases == parsed.phrases
+    # Only common words: the rarest one is kept; a small store keeps every word (they cost ~nothing to score).
+    assert without_common_terms(parse_query("electron window"), counts, rows=100_000).terms == ("window",)
+    assert without_common_terms(parse_query("electron window"), counts, rows=15_000).terms == ("window",)
+    assert without_common_terms(parse_query("electron window abi"), counts, rows=1_000_000).terms == (
+        "electron",
+        "window",
+        "abi",
+    )
+    assert without_common_terms(parse_query("unknown words"), {}, rows=100_000).terms == ("unknown", "words")
+
+
+def test_keyword_search_reads_word_counts_from_the_index(
+    runtime: Runtime, indexed: int, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the floor, a word three of this store's chunks hold ("indexes", by its stem) drops out on SQLite."""
+    both = set(_paths(runtime, "indexes zebrafish"))
+    assert {"docs/replicas.md", "docs/cat.md", "guides/menus.md"} <= both
+    monkeypatch.setattr(keyword, "COMMON_MIN_CHUNKS", 0)
+    expected = {"guides/menus.md"} if settings.database_url.startswith("sqlite") else both
+    assert set(_paths(runtime, "indexes zebrafish")) == expected
 
 
 def test_identifiers_are_found_first_by_keyword_and_hybrid(runtime: Runtime, indexed: int) -> None:

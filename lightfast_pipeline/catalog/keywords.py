@@ -18,6 +18,7 @@ KEYWORD_TABLES = frozenset(
         "chunk_fts_content",
         "chunk_fts_docsize",
         "chunk_fts_config",
+        "chunk_fts_vocab",
     }
 )
 """Tables of the keyword index (the FTS5 ones exist on SQLite only); not in the models, by design."""
