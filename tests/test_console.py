@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 from sqlalchemy import select
 
 from lightfast_pipeline.activity import actions
@@ -492,6 +492,39 @@ def test_a_new_activity_row_is_on_screen_without_a_reload(browser: Browser, stat
     seen = page.evaluate("key => window.lightfastSeen[key]", key) / 1000
     print(f"\nnew activity row on screen {seen - written:.2f} s after its commit")
     shot(page, state, "15-activity-new-row")
+    context.close()
+
+
+def test_a_row_written_between_render_and_stream_connect_still_arrives(browser: Browser, state: State) -> None:
+    """The stream starts with the page's newest entries, so nothing written in the gap before it connects is lost."""
+    context, page = signed_in(browser, state)
+    written: list[str] = []
+
+    def write_then_connect(route: Route) -> None:
+        if not written:  # the page is rendered; its stream has not reached the server yet
+            with state.runtime.session() as session:
+                workspace_id = session.scalar(select(Workspace.id).where(Workspace.slug == "alpha"))
+                row = record_activity(
+                    session,
+                    action=actions.CONFIG_DETECTED,
+                    entity_type="workspace",
+                    actor="tester",
+                    workspace_id=workspace_id,
+                    message="written before the stream connected",
+                )
+                session.flush()
+                written.append(f"activity:{row.id}")
+        route.continue_()
+
+    page.route("**/console/activity/stream*", write_then_connect)
+    page.reload()
+    expect(page.locator("#live")).to_have_text("live")
+    assert written, "the page opened no stream"
+    entry = page.locator(f'#timeline > li.entry[data-key="{written[0]}"]')
+    expect(entry).to_contain_text("written before the stream connected")
+    expect(page.locator("#timeline > li.entry").first).to_have_attribute("data-key", written[0])
+    keys = [row.get_attribute("data-key") for row in page.locator("#timeline > li.entry").all()]
+    assert len(keys) == len(set(keys)), "a row the page showed was added twice"
     context.close()
 
 

@@ -21,7 +21,7 @@ from lightfast_pipeline.api.routers import activity as activity_api
 from lightfast_pipeline.api.routers import jobs as jobs_api
 from lightfast_pipeline.api.routers import repositories as repositories_api
 from lightfast_pipeline.console.auth import Viewer, mutator, reader
-from lightfast_pipeline.console.pages import _activity_filters, timeline_filter_of
+from lightfast_pipeline.console.pages import PAGE_SIZE, _activity_filters, timeline_filter_of
 from lightfast_pipeline.console.render import render_fragment
 from lightfast_pipeline.runtime import Runtime
 
@@ -37,9 +37,13 @@ def activity_stream(
     viewer: Viewer = Depends(reader),
     runtime: Runtime = Depends(runtime_of),
 ) -> StreamingResponse:
-    """The API's event stream for the page's filters, each event's entry also rendered as a timeline row."""
+    """The API's event stream for the page's filters, each event's entry also rendered as a timeline row.
+
+    It starts with the page's worth of newest entries: what was written or changed between the page's render and
+    this connection (or during a reconnection) reaches the page too; rows it already shows are replaced in place.
+    """
     filters = timeline_filter_of(viewer, _activity_filters(request))
-    upstream = activity_api.stream(filters=filters, interval=interval, runtime=runtime)
+    upstream = activity_api.stream(filters=filters, interval=interval, backlog=PAGE_SIZE, runtime=runtime)
 
     async def events() -> AsyncIterator[str]:
         async for event in upstream.body_iterator:

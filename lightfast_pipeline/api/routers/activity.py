@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from lightfast_pipeline.activity.export import export_chunks
-from lightfast_pipeline.activity.follow import follow
+from lightfast_pipeline.activity.follow import WINDOW, follow
 from lightfast_pipeline.activity.timeline import TimelineError, TimelineFilter, iter_timeline, timeline_page
 from lightfast_pipeline.activity.times import parse_time
 from lightfast_pipeline.api.auth import current_principal, runtime_of
@@ -94,13 +94,21 @@ def export(
 def stream(
     filters: TimelineFilter = Depends(timeline_filter),
     interval: float = Query(1.0, ge=0.2, le=30.0, description="Seconds between polls of the timeline."),
+    backlog: int = Query(
+        0,
+        ge=0,
+        le=WINDOW,
+        description="First send this many newest entries (oldest first): a client that rendered the list before "
+        "it connected (or reconnects) gets what was written or changed in between; entries carry stable ids.",
+    ),
     runtime: Runtime = Depends(runtime_of),
 ) -> StreamingResponse:
     """Server-Sent Events: each new or changed timeline entry as an ``activity`` event (JSON data)."""
 
     def events() -> Iterator[str]:
         yield "retry: 2000\n\n"
-        for entry in follow(runtime.session, runtime.instance, filters, backlog=0, interval=interval, heartbeats=True):
+        stream = follow(runtime.session, runtime.instance, filters, backlog=backlog, interval=interval, heartbeats=True)
+        for entry in stream:
             if entry is None:
                 yield ": keep-alive\n\n"
                 continue
