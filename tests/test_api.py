@@ -396,8 +396,9 @@ def test_event_stream_delivers_a_row_written_after_it_opened(state: State) -> No
             "GET", "/v1/activity/stream", params={"interval": 0.2}, timeout=30
         ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            opened.set()
             for line in response.iter_lines():
+                if line.startswith(": keep-alive"):  # the first poll is over: what is written now is new
+                    opened.set()
                 if line.startswith("data: "):
                     received.append(json.loads(line[6:]))
                     if received[-1]["reason"] == "written after open":
@@ -419,6 +420,30 @@ def test_event_stream_delivers_a_row_written_after_it_opened(state: State) -> No
     listener.join(30)
     assert not listener.is_alive(), "the stream did not deliver the new row"
     assert [row["actor"] for row in received] == ["alpha-writer"]
+
+
+def test_event_stream_backlog_replays_rows_written_before_it_opened(state: State) -> None:
+    with state.runtime.session() as session:
+        from lightfast_pipeline.catalog.models import Workspace
+
+        workspace = session.query(Workspace).filter_by(slug="alpha").one()
+        row = record_activity(
+            session, action="store.created", entity_type="store", workspace_id=workspace.id,
+            actor="before-open", reason="written before the stream opened",
+        )  # fmt: skip
+        session.flush()
+        written = row.id
+    ids: list[str] = []
+    with state.client(state.alpha, "read").stream(
+        "GET", "/v1/activity/stream", params={"interval": 0.2, "backlog": 3}, timeout=30
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                ids.append(line[4:])
+            if line.startswith(": keep-alive"):  # the first poll is over: the backlog came before it
+                break
+    assert len(ids) == 3 and ids[-1] == f"activity:{written}", ids
+    assert state.client(state.alpha, "read").get("/v1/activity/stream", params={"backlog": 201}).status_code == 422
 
 
 # -- deliveries and search --------------------------------------------------------------------------------------
