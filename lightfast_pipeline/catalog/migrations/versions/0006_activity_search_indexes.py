@@ -18,8 +18,9 @@ then revision 0006 would mean two schemas and nothing would ever create the inde
 ``pg_trgm`` is a trusted extension: the database's owner, or any role with CREATE on the database, creates it.
 
 The downgrade drops the indexes and keeps the extension (it may predate this migration or serve others).
-The indexes are built in the migration's transaction: activity writes wait for the build. SQLite: nothing (its
-search reads the activity rows newest first until a page is full).
+The indexes are built in the migration's transaction: activity writes wait for the build (1.6 s at 100,000 rows,
+load 13; README, "Console"). SQLite: nothing (its search reads the activity rows newest first until a page is
+full).
 """
 
 from collections.abc import Sequence
