@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
+from lightfast_pipeline.activity.run_history import RunQuery, resolve_search
 from lightfast_pipeline.activity.timeline import (
     KIND_ACTIVITY,
     KIND_RUN,
@@ -212,6 +213,10 @@ def _filters(world: World) -> list[TimelineFilter]:
         TimelineFilter(search="100%"),
         TimelineFilter(search="ALICE"),
         TimelineFilter(search="tiny_job"),
+        TimelineFilter(search="api-docs"),  # also rows that hold the repository's old name
+        TimelineFilter(search="beta/"),  # the LIKE escape character
+        TimelineFilter(search="ob"),  # shorter than a trigram
+        TimelineFilter(search="nobody-at-all"),
         TimelineFilter(since=world.start + timedelta(minutes=15), until=middle),
         TimelineFilter(types=("delivery",), statuses=("failure",), workspace="acme", search="main"),
     ]
@@ -238,6 +243,12 @@ def test_small_pages_walk_runs_sharing_one_second(world: World) -> None:
     keys = [entry.key for entry in _pages(world, filters, limit=3)]
     assert keys == _reference(world, filters)
     assert len(keys) == 29
+
+
+def test_a_search_looks_runs_up_only_by_repositories_some_run_carries(world: World) -> None:
+    carried = world.catalog.repositories[0].uid  # the executed run's repository
+    query = RunQuery(search="docs", search_uids=frozenset({carried, "f" * 32}))
+    assert resolve_search(world.instance.run_storage, query).search_uids == {carried}
 
 
 def test_jobs_appear_once_with_live_status(world: World) -> None:

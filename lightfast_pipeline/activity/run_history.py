@@ -13,7 +13,8 @@ PostgreSQL) instead:
   runs the walk visits;
 - a text search first reads the distinct users, repository names, triggers and job names (one index probe per
   distinct value) and keeps those containing the text; the run query then looks runs up by those values (and
-  by the uids of catalog repositories whose name matches), so a search never scans or filters every run;
+  by the uids of catalog repositories whose name matches that some run carries: one probe each), so a search
+  never scans or filters every run for values no run holds;
 - no run body is read or deserialised: the ``status`` column is the run's status (Dagster keeps it current) and
   the page's tags come from one ``IN`` query.
 """
@@ -58,6 +59,9 @@ WITH RECURSIVE found(value) AS (
 )
 SELECT value FROM found WHERE value IS NOT NULL
 """)
+# Whether any run carries a repository uid (one probe of the run tags' (key, value) index).
+_CARRIED = text(f"SELECT 1 FROM run_tags WHERE key = '{tags.REPOSITORY}' AND value = :value LIMIT 1")
+MAX_PROBED_UIDS = 50  # a search naming more catalog repositories keeps them all, unprobed
 
 
 @dataclass(frozen=True)
@@ -96,18 +100,26 @@ class RunRow:
 def resolve_search(storage: SqlRunStorage, query: RunQuery) -> RunQuery:
     """``query`` with the job names and the user, repository name and trigger tag values that contain its
     search text (matched in Python, exactly as the row is), read as distinct values through the run storage's
-    indexes: the run query then looks runs up by those values instead of scanning every run's tags."""
+    indexes: the run query then looks runs up by those values instead of scanning every run's tags.
+
+    Of ``search_uids`` it keeps the uids some run carries (one index probe each, up to
+    :data:`MAX_PROBED_UIDS`): a repository without runs would otherwise leave SQLite walking every run for
+    matches that do not exist (PostgreSQL's planner looks the uid up first on its own).
+    """
     if not query.search or query.search_values is not None:
         return query
     text_ = query.search.lower()
     values: dict[str, frozenset[str]] = {}
+    uids = query.search_uids
     with storage.connect() as connection:
         for key in SEARCHED_TAGS:
             found = connection.execute(_DISTINCT_TAG_VALUES, {"key": key}).scalars()
             values[key] = frozenset(value for value in found if text_ in value.lower())
         found = connection.execute(_DISTINCT_JOB_NAMES).scalars()
         values[JOB] = frozenset(name for name in found if text_ in name.lower())
-    return replace(query, search_values=values)
+        if len(uids) <= MAX_PROBED_UIDS:
+            uids = frozenset(uid for uid in uids if connection.execute(_CARRIED, {"value": uid}).first())
+    return replace(query, search_values=values, search_uids=uids)
 
 
 def newest_runs(

@@ -14,7 +14,10 @@ Jobs appear once
     request) are separate actions and are listed beside it.
 
 Bounded work
-    Activity rows come from one keyset query per batch (index ``ix_activity_at_id``). Runs come from
+    Activity rows come from one keyset query per batch (index ``ix_activity_at_id``). Their text search is
+    ``ILIKE`` on four columns or ``repository_id IN`` the repositories whose name contains the text (read once):
+    on PostgreSQL every branch has an index (migration 0006: trigram GIN indexes), so a word few rows contain
+    reads only those rows; SQLite reads the activity rows newest first until the page is full. Runs come from
     :mod:`~lightfast_pipeline.activity.run_history`: one keyset query per batch over the run storage's
     creation-time index with every filter in SQL (workspace, repository, user and ``system`` actor, statuses,
     creation time, text search), plus one ``IN`` query per batch for the runs' tags, one for outcome rows and
@@ -297,19 +300,16 @@ class _Plan:
             runs_possible = runs_possible and bool(repository_uids)
         if filters.search:
             text = filters.search
-            renamed = select(Repository.id).where(Repository.full_name.icontains(text, autoescape=True))
+            named = session.execute(
+                select(Repository.id, Repository.uid).where(Repository.full_name.icontains(text, autoescape=True))
+            ).all()
             if runs_possible:
-                named = select(Repository.uid).where(Repository.full_name.icontains(text, autoescape=True))
-                search_uids = frozenset(session.scalars(named))
-            conditions.append(
-                or_(
-                    a.repository_name.icontains(text, autoescape=True),
-                    a.repository_id.in_(renamed),
-                    a.actor.icontains(text, autoescape=True),
-                    a.reason.icontains(text, autoescape=True),
-                    a.message.icontains(text, autoescape=True),
-                )
-            )
+                search_uids = frozenset(uid for _, uid in named)
+            searched = (a.repository_name, a.actor, a.reason, a.message)  # ILIKE on PostgreSQL: trigram indexes
+            matches = [column.icontains(text, autoescape=True) for column in searched]
+            if named:  # rows of those repositories, the ones that hold an older name included
+                matches.append(a.repository_id.in_(sorted(ident for ident, _ in named)))
+            conditions.append(or_(*matches))
         statuses = [status for status, mapped in _RUN_STATUS.items() if mapped in filters.statuses]
         runs_possible = runs_possible and (bool(statuses) or not filters.statuses)
         runs = (

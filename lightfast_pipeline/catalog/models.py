@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models of the catalog: the system of record.
 
-Schema changes go through Alembic (``catalog/migrations``); ``tests/test_catalog_migrations.py`` fails when
+Schema changes go through Alembic (``catalog/migrations``); ``tests/test_catalog.py`` fails when
 these models and the migrations disagree.
 """
 
