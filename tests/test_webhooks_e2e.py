@@ -29,7 +29,7 @@ from lightfast_pipeline.catalog.models import ActivityEvent, Document, Repositor
 from lightfast_pipeline.github.connect import connect_github_repository
 from lightfast_pipeline.runs.launch import run_in_process
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.schedules.reconciliation import reconciliation_schedule
+from lightfast_pipeline.schedules.reconciliation import reconciliation_schedule, sync_due
 from lightfast_pipeline.search.query import search
 from lightfast_pipeline.sensors.github import github_deliveries_sensor
 from lightfast_pipeline.sensors.repositories import repository_lifecycle_sensor
@@ -244,6 +244,22 @@ def test_reconciliation_leaves_a_push_in_flight_to_its_delivery(world: World) ->
     world.execute(request)
     world.tick()  # records the run on the delivery
     assert not isinstance(reconcile(), list)  # indexed: nothing to reconcile
+
+
+def test_reconciliation_judges_a_head_on_the_state_after_reading_it(world: World) -> None:
+    """A tick reads one head after another for seconds: a head a webhook run indexed meanwhile gets no second run
+    (seen with 100 pushes at once), though the tick's candidate still shows the commit it was loaded with."""
+    with world.runtime.session() as session:
+        candidate = session.get(Repository, world.repository().id)  # loaded as the tick's candidates are
+        before = world.git.head()
+        world.git.commit({"docs/meanwhile.md": "# Meanwhile\n\nIndexed while the schedule was ticking.\n"})
+        head = world.git.head()
+        assert sync_due(world.runtime, world.instance, candidate, head)
+        world.push(before=before)
+        (request,) = world.tick()
+        world.execute(request)
+        assert candidate.last_ingested_commit == before  # what a stale read would compare the head with
+        assert not sync_due(world.runtime, world.instance, candidate, head)
 
 
 def test_pushes_in_one_tick_coalesce_into_one_run_of_the_newest_head(world: World) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+from dagster import DagsterInstance, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from lightfast_pipeline.github.events import planned_run
 from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, run_request
 from lightfast_pipeline.resources.catalog import CatalogResource
 from lightfast_pipeline.resources.github import GitHubAppResource
+from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import SourceError
 from lightfast_pipeline.sources.factory import source_for
 
@@ -37,6 +38,26 @@ def push_in_flight(session: Session, repository: Repository) -> bool:
     return session.scalar(query.limit(1)) is not None
 
 
+def sync_due(runtime: Runtime, instance: DagsterInstance, candidate: Repository, head: str) -> bool:
+    """Whether ``head`` still needs a scheduled sync of ``candidate``, judged on the state after the head was read.
+
+    A tick over many repositories takes seconds (one API call each): meanwhile a run may have indexed this head
+    or been queued for it. So the run queue is asked first, then the repository is read afresh (a new session:
+    on SQLite an open read transaction would keep showing the tick's first snapshot). Seen with 100 pushes at
+    once: a commit read at the start of the tick made a second run of a head a webhook run had just indexed.
+    """
+    if pending_run_id(instance, candidate.uid):
+        return False
+    with runtime.session() as session:
+        repository = session.get(Repository, candidate.id)
+        if repository is None or not repository.active:
+            return False
+        if push_in_flight(session, repository) or head == repository.last_ingested_commit:
+            return False
+        # An invalid lightfast.yml at this very head: a run would fail again (and notify again).
+        return not (repository.config_status == "error" and head == repository.config_commit)
+
+
 @schedule(
     job=ingest_repository_job,
     cron_schedule=RECONCILE_CRON,
@@ -59,17 +80,13 @@ def reconciliation_schedule(
             )
         )
         for repository in candidates:
-            if pending_run_id(context.instance, repository.uid) or push_in_flight(session, repository):
-                continue
             try:
                 head = source_for(repository, runtime.settings, runtime.github).head_commit(repository.default_branch)
             except SourceError as error:
                 unreachable.append(f"{repository.full_name}: {error}")
                 continue
-            if head == repository.last_ingested_commit:
+            if not sync_due(runtime, context.instance, repository, head):
                 continue
-            if repository.config_status == "error" and head == repository.config_commit:
-                continue  # its lightfast.yml is invalid at this head: a run would fail again (and notify again)
             run = planned_run(repository, "system")
             key = f"reconcile:{repository.uid}:{tick}"
             requests.append(run_request(context.instance, run, run_key=key, trigger="scheduled"))
