@@ -558,6 +558,39 @@ def _peaks(tree: float, alone: float | None) -> str:
     return f"peak RSS {own} MB alone, {tree:5.0f} MB with its children"
 
 
+_TRUTH = """
+import time, tracemalloc
+from sqlalchemy import select
+from lightfast_pipeline.catalog.models import Repository
+from lightfast_pipeline.cli.common import get_runtime
+from lightfast_pipeline.ingestion.verify import index_truth
+from lightfast_pipeline.sources.factory import source_for
+runtime = get_runtime()
+with runtime.session() as session:
+    repository = session.scalars(select(Repository)).one()
+    source, repository_id = source_for(repository, runtime.settings), repository.id
+index_truth(runtime, repository_id, source)  # imports and connections: not the check's memory
+tracemalloc.start()
+started = time.perf_counter()
+truth = index_truth(runtime, repository_id, source)
+print(truth.ok, truth.store, tracemalloc.get_traced_memory()[1] / 1e6, time.perf_counter() - started)
+"""
+
+
+def _truth_memory(env: dict[str, str]) -> str:
+    """The end-of-run index-truth check alone (source read, not deep), in a fresh process under tracemalloc (its
+    second call: the first imports and connects)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _TRUTH], env=env, capture_output=True, text=True, check=True)
+    ok, vectors, peak, seconds = done.stdout.split()
+    return (
+        f"index truth alone: ok {ok}, {int(vectors):,} vectors, Python heap peak {float(peak):.0f} MB, "
+        f"{float(seconds):.1f} s"
+    )
+
+
 def bench_ingest(sizes: list[int], batch: int, kill_at: float) -> None:
     """Killed initial run, resumed run, no-op rerun of ``lightfast ingest`` at each size (see module doc)."""
     import json
@@ -619,6 +652,7 @@ def bench_ingest(sizes: list[int], batch: int, kill_at: float) -> None:
                 f"{summary.get('blobs_read', '?')}, texts embedded {embedded_texts_logged(log):,}, load "
                 f"{os.getloadavg()[0]:.1f}"
             )
+            print(f"    {_truth_memory(env)} (tracemalloc), load {os.getloadavg()[0]:.1f}")
             peaks[pages] = (max(a for a, _ in rss), max(t for _, t in rss))
             shutil.rmtree(repo, ignore_errors=True)
             shutil.rmtree(home, ignore_errors=True)
