@@ -277,16 +277,19 @@ def bench_writer(count: int, dimension: int, batch: int) -> None:
     print(f"== writer: one process upserting {count:,} {dimension}-dim vectors in batches of {batch}")
     for indexed in (True, False):
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            samples, own, children = pool.submit(_writer_rss, count, dimension, batch, indexed).result()
+            samples, own, children, search = pool.submit(_writer_rss, count, dimension, batch, indexed).result()
         series = ", ".join(f"{rows:,}: {mb:.0f}" for rows, mb in samples)
         print(
             f"  {'index policy' if indexed else 'no index'}: RSS MB at rows {series}; peak {own:.0f} MB; "
-            f"index maintenance children peak {children:.0f} MB (load {os.getloadavg()[0]:.1f})"
+            f"index maintenance children peak {children:.0f} MB; {search} (load {os.getloadavg()[0]:.1f})"
         )
 
 
-def _writer_rss(count: int, dimension: int, batch: int, indexed: bool) -> tuple[list[tuple[int, float]], float, float]:
-    """(rows, RSS MB) every 9,900 rows, this process's peak RSS and its children's, in MB."""
+def _writer_rss(
+    count: int, dimension: int, batch: int, indexed: bool
+) -> tuple[list[tuple[int, float]], float, float, str]:
+    """(rows, RSS MB) every 9,900 rows, this process's peak RSS and its children's in MB, and the table's index
+    and search latency at the end."""
     import resource
 
     from lightfast_pipeline.vectorstores.base import VectorRecord
@@ -310,8 +313,14 @@ def _writer_rss(count: int, dimension: int, batch: int, indexed: bool) -> tuple[
             )
             if (start + len(block)) // 9_900 > start // 9_900:
                 samples.append((start + len(block), _rss_mb()))
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return samples, own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        state = store.index_state(NAMESPACE)
+        latencies = [timed_ms(lambda v=v: store.query(NAMESPACE, v.tolist(), 10)) for v in space.sample(50, seed=7)]
+        search = (
+            f"index {state.index_name}, {state.unindexed_rows:,} rows unindexed; search p50 "
+            f"{percentile(latencies, 0.5):.0f} / p95 {percentile(latencies, 0.95):.0f} ms"
+        )
+    return samples, own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, search
 
 
 def _rss_mb() -> float:
