@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from lightfast_pipeline.vectorstores import native_heap
 from lightfast_pipeline.vectorstores.base import (
     FILTERABLE_FIELDS,
     VectorMatch,
@@ -155,6 +156,7 @@ class LanceDBVectorStore:
     ) -> None:
         import lancedb
 
+        native_heap.cap_arenas()  # before LanceDB's threads allocate (native_heap.py)
         if write_batch < 500:
             raise ValueError("write_batch must be at least 500 (small commits multiply versions and conflicts)")
         self.uri = uri
@@ -279,6 +281,7 @@ class LanceDBVectorStore:
                 ),
             )
         self._maintain(table)
+        native_heap.trim()  # the merge's working memory, back to the OS
 
     def delete(self, namespace: str, ids: Sequence[str]) -> None:
         """Delete by id in batches of ``IN`` lists; unknown ids and namespaces are ignored."""
