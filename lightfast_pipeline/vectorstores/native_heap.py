@@ -5,7 +5,7 @@ working memory that grows with the fragments it reads; freed, that memory stayed
 writer's RSS kept rising with the table even with the vector index built elsewhere (``lancedb_child.py``).
 Measured (one process upserting batches of 300 clustered 384-dim vectors, index maintenance in children, peak
 RSS): 446 MB at 59,400 rows and still rising without this; 368 MB with two arenas, 361 MB with a trim after
-every upsert; both: 348 MB at 59,400 and 358 MB at 99,000 rows (benchmarks/scale.py ``writer``).
+every upsert; with both, 348 MB over 100,000 rows (``benchmarks.scale --sections writer``).
 """
 
 from __future__ import annotations
