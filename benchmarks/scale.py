@@ -5,6 +5,8 @@ same process, the ratio to it.
   build, indexed search p50/p95 and recall@10 against exact (numpy), repository-filtered search, a refresh.
   Vectors are clustered (4,000 centres + noise, unit length) like real embeddings; no model runs (the query
   embedding is excluded from every latency, as the target says).
+- ``writer``: one process upserting ``--writer-vectors`` vectors in batches of ``--batch`` with the index policy
+  (index built and refreshed by child processes) and with no index: its RSS as the table grows.
 - ``stats``: the ``lightfast stats`` queries over 1,000,000 runs (``benchmarks.metrics`` data), each as the CLI
   runs it (fresh read-only connection), against the same runs in random physical order.
 - ``jobs``: jobs statistics over a workspace's whole history at 100,000 runs in PostgreSQL.
@@ -15,7 +17,8 @@ same process, the ratio to it.
   this measures) of generated repositories at each size of ``--ingest-files``: a first run killed with SIGKILL
   (fault point ``before:commit``) in the batch that would pass ``--kill-at`` of the documents, the resumed run
   that completes the index (texts embedded counted: only what the killed run did not commit), then a no-op
-  rerun (0 blobs read). Peak RSS of each run's process comes from ``wait4``.
+  rerun (0 blobs read). Peak RSS of the run's own process comes from ``getrusage`` at its exit (not for a
+  killed run), that of the process tree (with the vector index maintenance children) from ``wait4``.
 
 Usage: ``python -m benchmarks.scale [--sections store,stats,jobs,github,tree] [--vectors 1000000] ...``.
 """
@@ -39,7 +42,7 @@ import numpy as np
 if TYPE_CHECKING:
     from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore
 
-SECTIONS = ("store", "stats", "jobs", "github", "tree", "ingest")
+SECTIONS = ("store", "writer", "stats", "jobs", "github", "tree", "ingest")
 NAMESPACE = "bench/scale"
 
 
@@ -261,6 +264,71 @@ def store_small_exact(space: ClusteredVectors, dimension: int, probes: np.ndarra
     return out
 
 
+# -- writer -------------------------------------------------------------------------------------------------------
+
+
+def bench_writer(count: int, dimension: int, batch: int) -> None:
+    """RSS of one process upserting ``count`` clustered vectors in batches of ``batch`` (as an ingestion run
+    writes), with the index policy (built and refreshed by child processes) and with no index, each in a fresh
+    process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    print(f"== writer: one process upserting {count:,} {dimension}-dim vectors in batches of {batch}")
+    for indexed in (True, False):
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            samples, own, children, search = pool.submit(_writer_rss, count, dimension, batch, indexed).result()
+        series = ", ".join(f"{rows:,}: {mb:.0f}" for rows, mb in samples)
+        print(
+            f"  {'index policy' if indexed else 'no index'}: RSS MB at rows {series}; peak {own:.0f} MB; "
+            f"index maintenance children peak {children:.0f} MB; {search} (load {os.getloadavg()[0]:.1f})"
+        )
+
+
+def _writer_rss(
+    count: int, dimension: int, batch: int, indexed: bool
+) -> tuple[list[tuple[int, float]], float, float, str]:
+    """(rows, RSS MB) every 9,900 rows, this process's peak RSS and its children's in MB, and the table's index
+    and search latency at the end."""
+    import resource
+
+    from lightfast_pipeline.vectorstores.base import VectorRecord
+    from lightfast_pipeline.vectorstores.lancedb_index import IndexPolicy
+    from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore
+
+    space = ClusteredVectors(dimension)
+    samples: list[tuple[int, float]] = []
+    with tempfile.TemporaryDirectory(prefix="lightfast-writer-") as tmp:
+        policy = IndexPolicy() if indexed else IndexPolicy(min_rows=10**9)
+        store = LanceDBVectorStore(str(Path(tmp) / "v"), index_policy=policy)
+        for start in range(0, count, batch):
+            block = space.sample(min(batch, count - start), seed=start + 1)
+            numbers = range(start, start + len(block))
+            store.upsert(
+                NAMESPACE,
+                [
+                    VectorRecord(f"{repository_of(n)}:d{n // 10}:{n:08x}", v.tolist(), {"repository": repository_of(n)})
+                    for n, v in zip(numbers, block, strict=True)
+                ],
+            )
+            if (start + len(block)) // 9_900 > start // 9_900:
+                samples.append((start + len(block), _rss_mb()))
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        state = store.index_state(NAMESPACE)
+        latencies = [timed_ms(lambda v=v: store.query(NAMESPACE, v.tolist(), 10)) for v in space.sample(50, seed=7)]
+        search = (
+            f"index {state.index_name}, {state.unindexed_rows:,} rows unindexed; search p50 "
+            f"{percentile(latencies, 0.5):.0f} / p95 {percentile(latencies, 0.95):.0f} ms"
+        )
+    return samples, own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, search
+
+
+def _rss_mb() -> float:
+    """This process's resident set now, in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 # -- stats --------------------------------------------------------------------------------------------------------
 
 
@@ -461,15 +529,26 @@ def bench_tree(files: int) -> None:
 # -- ingest -----------------------------------------------------------------------------------------------------
 
 
-def _lightfast(args: list[str], env: dict[str, str]) -> tuple[int, float, float, str]:
-    """Run ``lightfast *args``; returns (exit status or -signal, wall seconds, peak RSS in MB, stdout)."""
+_OWN_PEAK = """
+import atexit, os, resource, runpy, sys
+path = os.environ.pop("LIGHTFAST_BENCH_OWN_RSS")
+atexit.register(lambda: open(path, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+sys.argv[0] = "lightfast"
+runpy.run_module("lightfast_pipeline.cli", run_name="__main__")
+"""
+
+
+def _lightfast(args: list[str], env: dict[str, str]) -> tuple[int, float, float, float | None, str]:
+    """Run ``lightfast *args``; returns (exit status or -signal, wall seconds, peak RSS in MB of the process tree,
+    of the process alone (None if it was killed), stdout)."""
     import subprocess
     import sys
 
+    own = Path(tempfile.mkdtemp(prefix="lightfast-rss-")) / "own"
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "lightfast_pipeline.cli", *args],
-        env=env,
+        [sys.executable, "-c", _OWN_PEAK, *args],
+        env={**env, "LIGHTFAST_BENCH_OWN_RSS": str(own)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -478,7 +557,47 @@ def _lightfast(args: list[str], env: dict[str, str]) -> tuple[int, float, float,
     out = process.stdout.read()
     _pid, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, out
+    alone = int(own.read_text()) / 1024 if own.exists() else None
+    shutil.rmtree(own.parent, ignore_errors=True)
+    return process.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, alone, out
+
+
+def _peaks(tree: float, alone: float | None) -> str:
+    own = "?" if alone is None else f"{alone:5.0f}"
+    return f"peak RSS {own} MB alone, {tree:5.0f} MB with its children"
+
+
+_TRUTH = """
+import time, tracemalloc
+from sqlalchemy import select
+from lightfast_pipeline.catalog.models import Repository
+from lightfast_pipeline.cli.common import get_runtime
+from lightfast_pipeline.ingestion.verify import index_truth
+from lightfast_pipeline.sources.factory import source_for
+runtime = get_runtime()
+with runtime.session() as session:
+    repository = session.scalars(select(Repository)).one()
+    source, repository_id = source_for(repository, runtime.settings), repository.id
+index_truth(runtime, repository_id, source)  # imports and connections: not the check's memory
+tracemalloc.start()
+started = time.perf_counter()
+truth = index_truth(runtime, repository_id, source)
+print(truth.ok, truth.store, tracemalloc.get_traced_memory()[1] / 1e6, time.perf_counter() - started)
+"""
+
+
+def _truth_memory(env: dict[str, str]) -> str:
+    """The end-of-run index-truth check alone (source read, not deep), in a fresh process under tracemalloc (its
+    second call: the first imports and connects)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _TRUTH], env=env, capture_output=True, text=True, check=True)
+    ok, vectors, peak, seconds = done.stdout.split()
+    return (
+        f"index truth alone: ok {ok}, {int(vectors):,} vectors, Python heap peak {float(peak):.0f} MB, "
+        f"{float(seconds):.1f} s"
+    )
 
 
 def bench_ingest(sizes: list[int], batch: int, kill_at: float) -> None:
@@ -491,7 +610,7 @@ def bench_ingest(sizes: list[int], batch: int, kill_at: float) -> None:
 
     print(f"== ingest: lightfast ingest of generated repositories, batches of {batch}, killed at {kill_at:.0%}")
     directory = Path(tempfile.mkdtemp(prefix="lightfast-ingest-"))
-    peaks: dict[int, float] = {}
+    peaks: dict[int, tuple[float, float]] = {}  # pages -> (peak alone, peak with children) of the completing runs
     try:
         for pages in sizes:
             repo, home, log = directory / f"repo-{pages}", directory / f"home-{pages}", directory / f"log-{pages}"
@@ -508,46 +627,52 @@ def bench_ingest(sizes: list[int], batch: int, kill_at: float) -> None:
             (home / "dagster").mkdir(parents=True)
             assert _lightfast(["repo", "connect", str(repo)], env)[0] == 0
             print(f"  {pages:,} pages ({files:,} files), load {os.getloadavg()[0]:.1f}:")
-            rss = []
+            rss: list[tuple[float, float]] = []
             if kill_at > 0:
                 batches = math.ceil(pages / batch)
                 killed_in = min(batches, max(1, math.floor(batches * kill_at) + 1))
                 committed = (killed_in - 1) * batch
-                code, wall, peak, _ = _lightfast(
+                code, wall, tree, alone, _ = _lightfast(
                     ["ingest", str(repo), "--json"], {**env, "LIGHTFAST_FAULT": f"before:commit:batch={killed_in}"}
                 )
-                rss.append(peak)
                 embedded = embedded_texts_logged(log)
                 print(
-                    f"    killed run: exit {code}, {wall:6.1f} s, peak RSS {peak:5.0f} MB; killed before committing "
+                    f"    killed run: exit {code}, {wall:6.1f} s, {_peaks(tree, alone)}; killed before committing "
                     f"batch {killed_in}/{batches} ({committed:,} documents committed, {embedded:,} texts embedded)"
                 )
                 log.unlink(missing_ok=True)
-            code, wall, peak, out = _lightfast(["ingest", str(repo), "--json"], env)
-            rss.append(peak)
+            code, wall, tree, alone, out = _lightfast(["ingest", str(repo), "--json"], env)
+            assert alone is not None
+            rss.append((alone, tree))
             summary = json.loads(out)
             embedded = embedded_texts_logged(log)
             print(
-                f"    {'resumed' if kill_at > 0 else 'initial'} run: {summary['status']}, {wall:6.1f} s, peak RSS "
-                f"{peak:5.0f} MB; documents {summary['documents']}, texts embedded {embedded:,}"
+                f"    {'resumed' if kill_at > 0 else 'initial'} run: {summary['status']}, {wall:6.1f} s, "
+                f"{_peaks(tree, alone)}; documents {summary['documents']}, texts embedded {embedded:,}"
                 + (f" (expected {pages - committed:,})" if kill_at > 0 else "")
             )
             log.unlink(missing_ok=True)
-            code, wall, peak, out = _lightfast(["ingest", str(repo), "--json"], env)
-            rss.append(peak)
+            code, wall, tree, alone, out = _lightfast(["ingest", str(repo), "--json"], env)
+            assert alone is not None
+            rss.append((alone, tree))
             summary = json.loads(out)
             print(
-                f"    no-op rerun: {summary['status']}, {wall:6.1f} s, peak RSS {peak:5.0f} MB, blobs read "
+                f"    no-op rerun: {summary['status']}, {wall:6.1f} s, {_peaks(tree, alone)}, blobs read "
                 f"{summary.get('blobs_read', '?')}, texts embedded {embedded_texts_logged(log):,}, load "
                 f"{os.getloadavg()[0]:.1f}"
             )
-            peaks[pages] = max(rss)
+            print(f"    {_truth_memory(env)} (tracemalloc), load {os.getloadavg()[0]:.1f}")
+            peaks[pages] = (max(a for a, _ in rss), max(t for _, t in rss))
             shutil.rmtree(repo, ignore_errors=True)
             shutil.rmtree(home, ignore_errors=True)
         smallest = min(peaks)
-        for pages, peak in sorted(peaks.items()):
-            ratio = peak / peaks[smallest]
-            print(f"  peak RSS at {pages:,}: {peak:5.0f} MB, {ratio:.2f} times the peak at {smallest:,}")
+        for pages, (alone, tree) in sorted(peaks.items()):
+            base_alone, base_tree = peaks[smallest]
+            print(
+                f"  peak RSS at {pages:,} (completing runs): {alone:5.0f} MB alone, {alone / base_alone:.2f} times the "
+                f"peak at {smallest:,}; {tree:5.0f} MB with its children (index maintenance, git), "
+                f"{tree / base_tree:.2f} times"
+            )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -559,18 +684,21 @@ def main() -> None:
     parser.add_argument("--dimension", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--store-dir", type=Path, default=None, help="keep (and reuse) the indexed store here")
+    parser.add_argument("--writer-vectors", type=int, default=50_100, help="vectors upserted (writer)")
     parser.add_argument("--runs", type=int, default=1_000_000, help="warehouse runs (stats)")
     parser.add_argument("--job-runs", type=int, default=100_000, help="PostgreSQL runs (jobs)")
     parser.add_argument("--github-pages", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=250_000)
     parser.add_argument("--ingest-files", default="25000,250000", help="comma-separated page counts (ingest)")
-    parser.add_argument("--batch", type=int, default=300, help="documents per committed batch (ingest)")
+    parser.add_argument("--batch", type=int, default=300, help="documents per batch (ingest, writer)")
     parser.add_argument("--kill-at", type=float, default=0.5, help="fraction of documents; 0: no killed run")
     args = parser.parse_args()
     chosen = args.sections.split(",")
     print(f"machine: {os.cpu_count()} cores, {_memory_gib():.0f} GiB; load average {os.getloadavg()[0]:.1f}")
     if "store" in chosen:
         bench_store(args.vectors, args.dimension, args.queries, args.store_dir)
+    if "writer" in chosen:
+        bench_writer(args.writer_vectors, args.dimension, args.batch)
     if "stats" in chosen:
         bench_stats(args.runs)
     if "jobs" in chosen:

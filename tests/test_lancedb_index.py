@@ -8,12 +8,14 @@ folded into the index.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lightfast_pipeline.vectorstores.base import VectorRecord
+from lightfast_pipeline.vectorstores.base import VectorRecord, VectorStoreError
+from lightfast_pipeline.vectorstores.lancedb_child import maintain_in_child
 from lightfast_pipeline.vectorstores.lancedb_index import IndexAction, IndexPolicy, IndexState
 from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore, table_name
 
@@ -106,6 +108,21 @@ def test_new_rows_are_found_at_once_and_folded_into_the_index(tmp_path: Path) ->
     everything = first + added + records(1_500, 300, seed=5) + records(1_800, 1_800, seed=6)
     query = records(20_000, 1, seed=7)[0].vector
     assert [m.id for m in store.query(NS, query, top_k=10)] == exact_ids(everything, query, 10)
+
+
+def test_the_writer_leaves_index_maintenance_to_a_child_process(tmp_path: Path, caplog) -> None:
+    """Issue 15: index memory grows with the table, so a writer's own memory must not pay for it."""
+    uri, policy = str(tmp_path / "vectors"), IndexPolicy(min_rows=1_000)
+    store = LanceDBVectorStore(uri, index_policy=policy)
+    with caplog.at_level(logging.INFO, logger="lightfast_pipeline.vectorstores.lancedb_store"):
+        store.upsert(NS, records(0, 1_200, seed=1))
+    assert "vector index of ns_acme_docs_" in caplog.text and ": build in a child process" in caplog.text
+    assert store.index_state(NS).index_name == "vector_ivfsq_1200"
+
+    again = maintain_in_child(uri, table_name(NS), policy, force=True)  # checked again in the child: nothing due
+    assert again.action is IndexAction.NONE and again.peak_rss_mb > 0
+    with pytest.raises(VectorStoreError, match="vector index maintenance of ns_missing failed"):
+        maintain_in_child(uri, "ns_missing", policy)
 
 
 def test_deleted_rows_never_come_back_from_the_index(indexed) -> None:

@@ -266,17 +266,19 @@ def ingestion(
             on_batch=_progress(context),
             on_plan=_planned(context),
         )
-        check = _check_index(runtime, repository_id, source, source_unchanged=run.plan.head_unchanged)
+        report, head_unchanged = run.report, run.plan.head_unchanged
+        metadata = [_documents_metadata(run), _chunks_metadata(run), _embeddings_metadata(report, run.batch_documents)]
+        del run  # the plan (a path and blob id per file read) is not kept beside the check's id sets (issue 15)
+        check = _check_index(runtime, repository_id, source, source_unchanged=head_unchanged)
     except ConfigInvalid as error:
         _abort(context, runtime, repository_id, error)
         raise Failure(description=f"invalid lightfast.yml, nothing changed: {error}") from error
     except BaseException as error:
         _abort(context, runtime, repository_id, error)
         raise
-    end_ingestion(runtime, repository_id, context.run_id, run.report, duration_ms=_elapsed_ms(context))
-    yield MaterializeResult(asset_key="documents", metadata=_documents_metadata(run))
-    yield MaterializeResult(asset_key="chunks", metadata=_chunks_metadata(run))
-    yield MaterializeResult(asset_key="embeddings", metadata=_embeddings_metadata(run.report, run.batch_documents))
+    end_ingestion(runtime, repository_id, context.run_id, report, duration_ms=_elapsed_ms(context))
+    for key, values in zip(("documents", "chunks", "embeddings"), metadata, strict=True):
+        yield MaterializeResult(asset_key=key, metadata=values)
     yield check
 
 

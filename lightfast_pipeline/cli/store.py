@@ -91,8 +91,8 @@ def rebuild(
 def optimize(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Embedded store maintenance: bring each table's vector index up to date, compact, drop old versions.
 
-    Writers already build and refresh the index when a table crosses a threshold; run this on a schedule
-    for compaction and version cleanup (it is safe beside running writers and readers).
+    Writers already have the index built and refreshed (by a child process) when a table crosses a threshold;
+    run this on a schedule for compaction and version cleanup (it is safe beside running writers and readers).
     """
     from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore  # pyarrow: only when used
 

@@ -84,16 +84,19 @@ def compare_index(
     keywords: Set[str] | None = None,
 ) -> IndexTruth:
     """Compare the id sets; ``documents`` are the uids of the repository's catalog documents, ``keywords`` the
-    ids with a keyword row (None: not compared)."""
-    live = set(documents) | {document_of(vector_id) for vector_id in expected}
-    extra = (store | ledger) - expected
+    ids with a keyword row (None: not compared).
+
+    Differences are taken before unions, and live documents are derived only when some id is extra: no
+    temporary set as large as the repository (at 250,000 chunks each costs tens of MB)."""
+    extra = (store - expected) | (ledger - expected)
+    live = set(documents) | {document_of(vector_id) for vector_id in expected} if extra else set()
     unrecorded = sorted(expected - ledger)
     return IndexTruth(
         commit=commit,
         store=len(store),
         ledger=len(ledger),
         expected=len(expected),
-        missing=sorted((ledger | expected) - store),
+        missing=sorted((ledger - store) | (expected - store)),
         orphaned=sorted(vector_id for vector_id in extra - ledger if document_of(vector_id) not in live),
         stale=sorted(vector_id for vector_id in extra if document_of(vector_id) in live or vector_id in ledger),
         unrecorded=unrecorded,

@@ -38,7 +38,7 @@ class _Catalog:
     commit: str | None
     store: Store | None
     documents: dict[str, tuple[str, str, str]]  # path -> (uid, blob id, config hash)
-    ledger: dict[str, set[str]]  # document uid -> vector ids
+    ledger: list[tuple[str, str]]  # (vector id, document uid) per chunk row: not a set per document (memory)
     skipped: dict[str, str]  # path -> blob id
     namespaces: set[str]
 
@@ -50,17 +50,19 @@ def _catalog(runtime: Runtime, repository_id: int) -> _Catalog:
         store = session.get(Store, repository.store_id) if repository.store_id else None
         if store is not None:
             session.expunge(store)
-        ledger: dict[str, set[str]] = {}
-        for vector_id, uid in session.execute(
-            select(Chunk.vector_id, Document.uid).join(Document).where(Chunk.repository_id == repository_id)
-        ):
-            ledger.setdefault(uid, set()).add(vector_id)
+        ledger = [
+            (vector_id, uid)
+            for vector_id, uid in session.execute(
+                select(Chunk.vector_id, Document.uid).join(Document).where(Chunk.repository_id == repository_id)
+            )
+        ]
+        config_hashes: dict[str, str] = {}  # one string per distinct hash, not one per document
         return _Catalog(
             repository_uid=repository.uid,
             commit=repository.last_ingested_commit,
             store=store,
             documents={
-                path: (uid, blob_id, config_hash)
+                path: (uid, blob_id, config_hashes.setdefault(config_hash, config_hash))
                 for uid, path, blob_id, config_hash in session.execute(
                     select(Document.uid, Document.path, Document.blob_id, Document.config_hash).where(
                         Document.repository_id == repository_id
@@ -100,7 +102,7 @@ def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: 
     if config is None:
         return set()
     fingerprint = chunking_fingerprint(store)
-    expected: set[str] = set()
+    unchanged: set[str] = set()  # uids of the documents whose ledger chunks are the source's
     to_read: dict[str, list[tuple[str, str]]] = {}  # blob id -> [(path, document uid)]
     for entry in source.tree(commit):
         if not config.matches(entry.path) or skip_reason_for_entry(entry, config.max_file_bytes) is not None:
@@ -109,9 +111,10 @@ def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: 
             continue
         uid, blob_id, config_hash = catalog.documents.get(entry.path, (f"{UNINDEXED}{entry.path}", "", ""))
         if not deep and (blob_id, config_hash) == (entry.blob_id, fingerprint):
-            expected |= catalog.ledger.get(uid, set())
+            unchanged.add(uid)
             continue
         to_read.setdefault(entry.blob_id, []).append((entry.path, uid))
+    expected = {vector_id for vector_id, uid in catalog.ledger if uid in unchanged}
     for blob_id, data in source.read_blobs(list(to_read), max_bytes=config.max_file_bytes):
         text, _reason = decode_text(data)
         if text is None:
@@ -151,7 +154,7 @@ def index_truth(
     source's chunks and the source is not read (a no-op run makes one API call).
     """
     catalog = _catalog(runtime, repository_id)
-    ledger = set().union(*catalog.ledger.values())
+    ledger = {vector_id for vector_id, _uid in catalog.ledger}
     expected = ledger if source_unchanged else _expected_ids(runtime, catalog, source, deep=deep)
     in_store = _settled_store_ids(runtime, catalog, ledger)
     uids = {uid for uid, _blob, _hash in catalog.documents.values()}

@@ -15,9 +15,10 @@ Correct with several writer processes, readers and a kill -9 under these conditi
   a local manifest check is cheap, and a search right after another process's write must see it).
 
 Search is exact (brute-force cosine) until a table reaches ``IndexPolicy.min_rows`` vectors; from then on an
-IVF_SQ index is built, refreshed and retrained as the table grows, by the writer that crosses a threshold
-(``lancedb_index.py``; decision and figures in docs/architecture.md). A repository filter is a prefilter either
-way: only that repository's rows are ranked, and k of them are returned whenever k exist.
+IVF_SQ index is built, refreshed and retrained as the table grows (``lancedb_index.py``): the writer that crosses
+a threshold starts a short-lived child process to do it and waits (``lancedb_child.py``), so the writer's own
+memory does not grow with the table (decision and figures in docs/architecture.md). A repository filter is a
+prefilter either way: only that repository's rows are ranked, and k of them are returned whenever k exist.
 :meth:`LanceDBVectorStore.optimize` (``lightfast store optimize``: compaction, index refresh, removal of old
 versions) should also run on a schedule: every write adds a version.
 """
@@ -40,6 +41,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from lightfast_pipeline.vectorstores import native_heap
 from lightfast_pipeline.vectorstores.base import (
     FILTERABLE_FIELDS,
     VectorMatch,
@@ -47,6 +49,7 @@ from lightfast_pipeline.vectorstores.base import (
     VectorStoreError,
     check_filter,
 )
+from lightfast_pipeline.vectorstores.lancedb_child import maintain_in_child
 from lightfast_pipeline.vectorstores.lancedb_index import (
     IndexAction,
     IndexPolicy,
@@ -153,6 +156,7 @@ class LanceDBVectorStore:
     ) -> None:
         import lancedb
 
+        native_heap.cap_arenas()  # before LanceDB's threads allocate (native_heap.py)
         if write_batch < 500:
             raise ValueError("write_batch must be at least 500 (small commits multiply versions and conflicts)")
         self.uri = uri
@@ -277,6 +281,7 @@ class LanceDBVectorStore:
                 ),
             )
         self._maintain(table)
+        native_heap.trim()  # the merge's working memory, back to the OS
 
     def delete(self, namespace: str, ids: Sequence[str]) -> None:
         """Delete by id in batches of ``IN`` lists; unknown ids and namespaces are ignored."""
@@ -382,23 +387,37 @@ class LanceDBVectorStore:
         return IndexAction.NONE if table is None else self._maintain(table, force=force)
 
     def _maintain(self, table: Any, *, force: bool = False) -> IndexAction:
-        """The index action due for ``table``, done under its write lock (checked again once held)."""
+        """The index action due for ``table``, done by a child process (``lancedb_child.py``) if one is due."""
         if maintenance_due(index_state(table), self.index_policy, force=force) is IndexAction.NONE:
             return IndexAction.NONE
+        report = maintain_in_child(self.uri, table.name, self.index_policy, force=force)
+        log.info(
+            "vector index of %s: %s in a child process, %.1f s, peak RSS %.0f MB",
+            table.name,
+            report.action,
+            report.seconds,
+            report.peak_rss_mb,
+        )
+        return report.action
+
+    def maintain_here(self, name: str, *, force: bool = False) -> IndexAction:
+        """Do the index action due for table ``name`` in this process, under its write lock (checked again once
+        held). Only the maintenance child calls this: the memory it takes grows with the table."""
+        table = self._db.open_table(name)
 
         def work() -> IndexAction:
             state = index_state(table)
             action = maintenance_due(state, self.index_policy, force=force)
             if action is IndexAction.BUILD:
                 started = time.perf_counter()
-                name = build_index(table, state, self.index_policy)
+                built = build_index(table, state, self.index_policy)
                 refresh_index(table)  # the scalar indexes cover the rows they were built on: fold the rest in
-                log.info("built vector index %s of %s in %.1fs", name, table.name, time.perf_counter() - started)
+                log.info("built vector index %s of %s in %.1fs", built, name, time.perf_counter() - started)
             elif action is IndexAction.REFRESH:
                 refresh_index(table)
             return action
 
-        return self._write(table.name, work)
+        return self._write(name, work)
 
     @contextmanager
     def _table_lock(self, name: str) -> Iterator[None]:
