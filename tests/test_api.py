@@ -8,8 +8,6 @@ import asyncio
 import csv
 import io
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,7 +25,6 @@ from sqlalchemy.engine import URL
 from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.metrics.current import bring_current
 from lightfast_pipeline.runtime import Runtime
-from tests.conftest import PROJECT_ROOT
 from tests.support.api_server import (
     ApiServer,
     GitRepo,
@@ -40,7 +37,6 @@ from tests.support.api_server import (
     start_server,
 )
 from tests.support.postgres import create_database, drop_database
-from tests.test_embedding_service import wait_for_socket
 
 WINDOW = f"{(datetime.now(UTC) - timedelta(days=1)).date()}..{(datetime.now(UTC) + timedelta(days=1)).date()}"
 
@@ -478,34 +474,6 @@ def test_search_equals_the_cli_and_filters(state: State) -> None:
     none = alpha.post("/v1/search", json={"query": "zebra", "repository": "someone/else"}).json()["results"]
     assert none == []
     assert alpha.post("/v1/search", json={"query": "zebra", "top_k": 0}).status_code == 422
-
-
-def test_search_runs_in_the_warm_service_when_one_serves_this_catalog(state: State) -> None:
-    """With `lightfast embedder serve` up for the same catalog, store and model, the server sends searches to it:
-    the same answers, filters included; ``Server-Timing`` says where the search ran."""
-    alpha = state.client(state.alpha, "read")
-    asked = ({"query": "zebra handbook", "top_k": 5}, {"query": "zebra", "path_prefix": "docs/other"})
-    asked += ({"query": "zebra", "repository": "someone/else"},)
-
-    def answers(where: str) -> list[dict[str, Any]]:
-        found = []
-        for body in asked:
-            response = alpha.post("/v1/search", json=body)
-            assert f'desc="{where}"' in response.headers["server-timing"], response.headers["server-timing"]
-            found.append({key: value for key, value in response.json().items() if key != "latency_ms"})
-        return found
-
-    in_process = answers("process")
-    assert in_process[0]["results"] and in_process[1]["results"] and not in_process[2]["results"]
-    command = [sys.executable, "-m", "lightfast_pipeline.cli", "embedder", "serve"]
-    service = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_socket(state.runtime.settings.embedder_socket, service)
-        assert answers("service") == in_process
-    finally:
-        service.terminate()
-        service.wait(timeout=30)
-    assert answers("process") == in_process
 
 
 # -- tenant matrix --------------------------------------------------------------------------------------------

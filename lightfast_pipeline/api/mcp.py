@@ -15,7 +15,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from lightfast_pipeline.keys.service import Principal
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.search.documents import DocumentNotFound, fetch_document
-from lightfast_pipeline.search.hits import SearchFilters, filtered_search
+from lightfast_pipeline.search.hits import SearchFilters, filtered_search, hit_dict
 from lightfast_pipeline.search.query import SearchError
 from lightfast_pipeline.workspaces.queries import list_repositories
 
@@ -49,10 +49,10 @@ def build_mcp(runtime: Runtime) -> tuple[StreamableHTTPASGIApp, StreamableHTTPSe
         principal = _principal(ctx)
         filters = SearchFilters(repository=repository, path_prefix=path_prefix)
         try:
-            done = filtered_search(runtime, query, principal.workspace_slug, top_k=top_k, filters=filters)
+            result = filtered_search(runtime, query, principal.workspace_slug, top_k=top_k, filters=filters)
         except SearchError as error:
             raise ValueError(str(error)) from None
-        return done.payload["results"]
+        return [hit_dict(hit) for hit in result.results]
 
     @server.tool()
     def fetch(path: str, ctx: Context, repository: str | None = None) -> dict[str, Any]:

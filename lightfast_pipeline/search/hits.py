@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.search.fuse import DEFAULT_FUSION
-from lightfast_pipeline.search.query import SearchError, SearchHit, SearchResult, search
+from lightfast_pipeline.search.query import SearchHit, SearchResult, search
 
 MAX_TOP_K = 100  # search()'s own bound
 
@@ -22,11 +21,11 @@ class SearchFilters:
     def __bool__(self) -> bool:
         return bool(self.repository or self.path_prefix)
 
-    def keeps(self, hit: dict[str, Any]) -> bool:
-        """True when ``hit`` (a :func:`hit_dict`) passes every filter."""
-        if self.repository and hit["repository"].lower() != self.repository.lower():
+    def keeps(self, hit: SearchHit) -> bool:
+        """True when ``hit`` passes every filter."""
+        if self.repository and hit.repository.lower() != self.repository.lower():
             return False
-        return not self.path_prefix or hit["path"].startswith(self.path_prefix.lstrip("/"))
+        return not self.path_prefix or hit.path.startswith(self.path_prefix.lstrip("/"))
 
 
 def hit_dict(hit: SearchHit) -> dict[str, Any]:
@@ -48,36 +47,13 @@ def search_payload(result: SearchResult) -> dict[str, Any]:
     return {"results": [hit_dict(hit) for hit in result.results], "mode": result.mode, "latency_ms": result.latency_ms}
 
 
-@dataclass(frozen=True)
-class ServedSearch:
-    """A search's JSON (``search_payload``'s shape) and where it ran: ``service`` or ``process``."""
-
-    payload: dict[str, Any]
-    where: str
-
-
 def filtered_search(
     runtime: Runtime, query: str, workspace: str, *, top_k: int, filters: SearchFilters
-) -> ServedSearch:
+) -> SearchResult:
     """:func:`search` then the filters: with a filter, the best ``MAX_TOP_K`` hits are fetched and filtered,
-    so a filter that matches few documents may return fewer than ``top_k`` hits.
-
-    The warm embedding service runs the search when one serves this catalog, store and model (as for
-    ``lightfast search``): the model's and LanceDB's threads then work in its process, not beside the API's
-    event loop. Otherwise, the same function runs here. Raises :class:`SearchError` for a refused search.
-    """
-    from lightfast_pipeline.search.served import SearchRefused, served_search
-
-    fetch = MAX_TOP_K if filters else top_k
-    arguments = {"query": query, "workspace": workspace, "top_k": fetch, "per_document": True, "mode": "hybrid"}
-    arguments |= {"fusion": DEFAULT_FUSION, "repository": None, "path_prefix": None}
-    try:
-        payload = served_search(runtime.settings, arguments)
-    except SearchRefused as refused:
-        raise SearchError(str(refused)) from None
-    where = "service"
-    if payload is None:
-        payload, where = search_payload(search(runtime, query, workspace, top_k=fetch)), "process"
-    if filters:
-        payload["results"] = [hit for hit in payload["results"] if filters.keeps(hit)][:top_k]
-    return ServedSearch(payload, where)
+    so a filter that matches few documents may return fewer than ``top_k`` hits."""
+    if not filters:
+        return search(runtime, query, workspace, top_k=top_k)
+    result = search(runtime, query, workspace, top_k=MAX_TOP_K)
+    kept = [hit for hit in result.results if filters.keeps(hit)][:top_k]
+    return SearchResult(results=kept, latency_ms=result.latency_ms, mode=result.mode)
