@@ -237,6 +237,9 @@ def main() -> None:
             if not args.cold_model:  # as `lightfast dev` starts it
                 serve = [str(BIN / "lightfast"), "embedder", "serve", "--exit-with-pid", str(os.getpid())]
                 processes.append(start(serve, env, home / "embedder.log"))
+            from dagster import DagsterInstance
+
+            DagsterInstance.get()  # its storage created once, before the daemon shares it (as `lightfast dev` does)
             processes.append(start([str(BIN / "dagster-daemon"), "run", "-w", workspace], env, home / "daemon.log"))
             sync_latency(url, server, repo, args.pushes)
     finally:

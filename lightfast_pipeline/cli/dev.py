@@ -35,6 +35,10 @@ def dev(
     if dagster is None:
         fail("the `dagster` command is not installed in this environment")
     os.environ["DAGSTER_HOME"] = str(runtime.settings.dagster_home)
+    # Create the instance's storage here, once, before the processes that share it start: on a new home, Dagster
+    # processes creating its SQLite run storage at the same moment can stamp its schema twice, and every later
+    # start then fails ("alembic_version has more than one head"; seen with the daemon and a client at once).
+    runtime.instance  # noqa: B018
     # dagster-dbt re-parses the dbt project at load under `dagster dev` (prepare_if_dev) with `dbt` from PATH
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     if runtime.settings.embedder != "cohere":
