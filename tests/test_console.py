@@ -468,11 +468,8 @@ def test_reindex_shows_the_new_job_live_until_it_completes(browser: Browser, sta
     context.close()
 
 
-def test_a_new_activity_row_is_on_screen_without_a_reload(browser: Browser, state: State) -> None:
-    """Prints the write-to-screen latency (the benchmark's figure; not asserted: the machine is shared)."""
-    context, page = signed_in(browser, state)
-    expect(page.locator("#live")).to_have_text("live")
-    page.evaluate(SEEN_SCRIPT)
+def write_alpha_activity(state: State, message: str) -> str:
+    """A config-detected activity row in workspace alpha, committed; its timeline key."""
     with state.runtime.session() as session:
         workspace_id = session.scalar(select(Workspace.id).where(Workspace.slug == "alpha"))
         row = record_activity(
@@ -481,10 +478,18 @@ def test_a_new_activity_row_is_on_screen_without_a_reload(browser: Browser, stat
             entity_type="workspace",
             actor="tester",
             workspace_id=workspace_id,
-            message="written by the live test",
+            message=message,
         )
         session.flush()
-        key = f"activity:{row.id}"
+        return f"activity:{row.id}"
+
+
+def test_a_new_activity_row_is_on_screen_without_a_reload(browser: Browser, state: State) -> None:
+    """Prints the write-to-screen latency (the benchmark's figure; not asserted: the machine is shared)."""
+    context, page = signed_in(browser, state)
+    expect(page.locator("#live")).to_have_text("live")
+    page.evaluate(SEEN_SCRIPT)
+    key = write_alpha_activity(state, "written by the live test")
     written = time.time()
     entry = page.locator(f'#timeline > li.entry[data-key="{key}"]')
     expect(entry).to_contain_text("written by the live test")
@@ -502,18 +507,7 @@ def test_a_row_written_between_render_and_stream_connect_still_arrives(browser: 
 
     def write_then_connect(route: Route) -> None:
         if not written:  # the page is rendered; its stream has not reached the server yet
-            with state.runtime.session() as session:
-                workspace_id = session.scalar(select(Workspace.id).where(Workspace.slug == "alpha"))
-                row = record_activity(
-                    session,
-                    action=actions.CONFIG_DETECTED,
-                    entity_type="workspace",
-                    actor="tester",
-                    workspace_id=workspace_id,
-                    message="written before the stream connected",
-                )
-                session.flush()
-                written.append(f"activity:{row.id}")
+            written.append(write_alpha_activity(state, "written before the stream connected"))
         route.continue_()
 
     page.route("**/console/activity/stream*", write_then_connect)
