@@ -21,7 +21,6 @@ from dagster import (
     RunRecord,
     RunsFilter,
 )
-from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +28,7 @@ from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.log import record_activity
 from lightfast_pipeline.catalog.models import Repository, Workspace
+from lightfast_pipeline.runs import rollup
 from lightfast_pipeline.runs.liveness import fail_dead_runs
 
 QUEUED = "queued"
@@ -330,32 +330,16 @@ def get_job(instance: DagsterInstance, run_id: str, workspace: str | None = None
 
 def statistics_query(workspace: str | None, since: datetime) -> sa.Select:
     """Runs created after ``since`` (and tagged with ``workspace``) grouped by Dagster status: count, mean and
-    count of ``end_time - start_time`` (seconds).
+    count of ``end_time - start_time`` (seconds): the exact statistics, reading every run of the window.
 
     The same selection as ``get_run_records(runs_filter(workspace, created_after=since))`` (Dagster compares
     ``create_timestamp`` with the naive UTC time), written as a range on ``create_timestamp`` with an EXISTS on
     the workspace tag, so both storages read our covering indexes (:mod:`lightfast_pipeline.runs.indexes`):
     the runs of the range in creation order, one index probe per run for its tag. Dagster's own query joins
     every row of the tag first, which on SQLite meant a table read per run of the workspace's whole history.
+    The rollup's live parts are the same query over narrower ranges (``rollup.aggregate_query``).
     """
-    duration = RunsTable.c.end_time - RunsTable.c.start_time
-    # Grouped by an expression (status is never NULL): on the bare column SQLite would rather walk Dagster's
-    # (status, update_timestamp, create_timestamp) index in order, i.e. every run, than the range.
-    status = sa.func.coalesce(RunsTable.c.status, "")
-    query = (
-        select(status, sa.func.count(), sa.func.avg(duration), sa.func.count(duration))
-        .where(RunsTable.c.create_timestamp > since.astimezone(UTC).replace(tzinfo=None))
-        .group_by(status)
-    )
-    if workspace is not None:
-        query = query.where(
-            sa.exists().where(
-                RunTagsTable.c.key == tags.WORKSPACE,
-                RunTagsTable.c.value == workspace,
-                RunTagsTable.c.run_id == RunsTable.c.run_id,
-            )
-        )
-    return query
+    return rollup.aggregate_query(workspace, since, mean=True)
 
 
 def statistics(
@@ -364,25 +348,34 @@ def statistics(
     window: timedelta,
     *,
     now: datetime | None = None,
+    exact: bool = False,
 ) -> JobStatistics:
     """Counts per status, success rate (completed / (completed + failed), in percent) and the mean
     duration of completed jobs, over jobs created within ``window``.
 
-    Dagster has no public aggregate over runs, so this is one GROUP BY over the SQL run storage's tables
-    (:func:`statistics_query`); no run body is read or deserialised.
+    Dagster has no public aggregate over runs. The window's whole hours come from the hourly rollup of the run
+    history and the rest (its first partial hour, the current hour, hours changed since they were rolled up)
+    from the runs, in one snapshot (:mod:`lightfast_pipeline.runs.rollup`); with ``exact``, or on a storage
+    without the rollup, one GROUP BY over every run of the window (:func:`statistics_query`), the reference
+    the rollup is tested against. No run body is read or deserialised either way.
     """
     fail_dead_runs(instance)
     since = (now or datetime.now(UTC)) - window
+    totals = None if exact else rollup.status_totals(instance, workspace, since, now=now)
+    if totals is None:
+        totals = {}
+        with instance.run_storage.connect() as connection:
+            for status, count, mean, timed in connection.execute(statistics_query(workspace, since)):
+                totals[status] = [count, timed, float(mean) * timed if timed else 0.0]
     by_status = dict.fromkeys(JOB_STATUSES, 0)
     completed_seconds = 0.0
     completed_timed = 0
-    with instance.run_storage.connect() as connection:
-        for status, count, mean, timed in connection.execute(statistics_query(workspace, since)):
-            job = job_status(DagsterRunStatus(status))
-            by_status[job] += count
-            if job == COMPLETED and timed:
-                completed_seconds += float(mean) * timed
-                completed_timed += timed
+    for status, (count, timed, seconds) in totals.items():
+        job = job_status(DagsterRunStatus(status))
+        by_status[job] += count
+        if job == COMPLETED and timed:
+            completed_seconds += seconds
+            completed_timed += timed
     finished = by_status[COMPLETED] + by_status[FAILED]
     return JobStatistics(
         total=sum(by_status.values()),
