@@ -245,9 +245,10 @@ def _present(connection: Connection) -> set[str]:
         names = ", ".join(f"'{name}'" for name in (*metadata.tables, *SQLITE_TRIGGERS))
         query = f"select name from sqlite_master where name in ({names})"
     else:
+        triggers = ", ".join(f"'{name}'" for name in POSTGRES_TRIGGERS)
         tables = ", ".join(f"to_regclass('{name}')" for name in metadata.tables)
         query = (
-            "select tgname from pg_trigger where not tgisinternal and tgname like 'lightfast_rollup_%'"
+            f"select tgname from pg_trigger where tgname in ({triggers})"
             " and tgrelid in (to_regclass('runs'), to_regclass('run_tags'))"
             f" union all select relname from pg_class where oid in ({tables})"
         )
