@@ -1,4 +1,4 @@
-"""Benchmark: the jobs API over 100,000 runs in PostgreSQL run storage (goal: <= 100 ms per page).
+"""Benchmark: the jobs API over 100,000 runs in PostgreSQL run storage (goal: <= 100 ms per page and statistics).
 
 Usage: ``.venv/bin/python -m benchmarks.jobs [--runs 100000]``. Uses ``LIGHTFAST_TEST_POSTGRES_URL`` when set,
 else starts a throwaway server like the tests do. Runs are written in bulk straight into Dagster's run tables
@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from lightfast_pipeline import tags
 from lightfast_pipeline.runs import jobs as runs
+from lightfast_pipeline.runs import rollup
 from tests.support.postgres import (
     URL_VARIABLE,
     create_database,
@@ -139,7 +140,8 @@ def analyze(url: str) -> None:
 
 
 def measure(instance: DagsterInstance) -> None:
-    """Print median and max timings of the jobs API calls."""
+    """Print median and max timings of the jobs API calls (the statistics from the rollup and, beside them,
+    the exact query over every run of the window)."""
     page = runs.list_jobs(instance, "acme", limit=50)
     deep = instance.get_run_records(runs.runs_filter("acme"), limit=100, ascending=True)[-1]
     repository = page.jobs[0].repository
@@ -155,6 +157,12 @@ def measure(instance: DagsterInstance) -> None:
         "get one job": lambda: runs.get_job(instance, page.jobs[0].id),
         "stats 24 h": lambda: runs.statistics(instance, "acme", timedelta(hours=24)),
         "stats 30 days (all runs)": lambda: runs.statistics(instance, "acme", timedelta(days=31)),
+        "stats 24 h, exact query (every run)": lambda: runs.statistics(
+            instance, "acme", timedelta(hours=24), exact=True
+        ),
+        "stats 30 days, exact query (every run)": lambda: runs.statistics(
+            instance, "acme", timedelta(days=31), exact=True
+        ),
     }
     for label, function in cases.items():
         median, worst = timed(function)
@@ -177,6 +185,11 @@ def run_benchmark(admin_url: str, count: int) -> None:
             insert_runs(instance, count)
             print(f"inserted {count:,} runs in {time.perf_counter() - began:.1f} s")
             analyze(url)
+            began = time.perf_counter()
+            rollup.refresh(instance)
+            print(f"jobs rollup installed and built over {count:,} runs in {time.perf_counter() - began:.2f} s")
+            rolled = runs.statistics(instance, "acme", timedelta(days=31)).to_dict()
+            assert rolled == runs.statistics(instance, "acme", timedelta(days=31), exact=True).to_dict()
             print("one process per command (Dagster's default NullPool: a new connection per query):")
             measure(instance)
             instance.optimize_for_webserver(statement_timeout=5000, pool_recycle=3600, max_overflow=5)

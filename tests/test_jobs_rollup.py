@@ -213,8 +213,12 @@ def test_dropped_triggers_and_a_wiped_storage_rebuild_the_rollup(instance: Dagst
     named = _history(instance)
     _assert_equal(instance)
     with instance.run_storage.connect() as connection:  # what a migration that rebuilds the table does
-        on = "" if connection.dialect.name == "sqlite" else " on runs"
-        connection.execute(sa.text(f"drop trigger lightfast_rollup_runs_update{on}"))
+        sqlite = connection.dialect.name == "sqlite"
+        connection.execute(
+            sa.text(
+                "drop trigger lightfast_rollup_runs_update" if sqlite else "drop trigger lightfast_rollup_runs on runs"
+            )
+        )
     _event(instance, named["long"], DagsterEventType.RUN_SUCCESS, NOW)  # not logged: no trigger
     _assert_equal(instance)
     instance.wipe()

@@ -141,9 +141,16 @@ SQLITE_TRIGGERS = {
         end""",
 }
 
+# One function for every PostgreSQL trigger. The conditions are in its body, not in WHEN clauses: PostgreSQL
+# records no dependency of a function body on columns, so no Dagster migration is ever blocked by ours. It
+# skips when our table is gone instead of failing Dagster's write (no exception block: that would open a
+# subtransaction per row, which a wipe of every run would turn into a subtransaction overflow).
 POSTGRES_FUNCTION = f"""
 create or replace function lightfast_rollup_change() returns trigger language plpgsql as $$
 begin
+  if to_regclass('{_CHANGES}') is null then
+    return null;
+  end if;
   if tg_op = 'TRUNCATE' then
     insert into {_CHANGES} (create_timestamp) values (null);
   elsif tg_table_name = 'runs' then
@@ -151,46 +158,36 @@ begin
       insert into {_CHANGES} (create_timestamp) values (new.create_timestamp);
     elsif tg_op = 'DELETE' then
       insert into {_CHANGES} (create_timestamp) values (old.create_timestamp);
-    else
+    elsif old.status is distinct from new.status or old.start_time is distinct from new.start_time
+        or old.end_time is distinct from new.end_time or old.create_timestamp is distinct from new.create_timestamp
+        or old.run_id is distinct from new.run_id then
       insert into {_CHANGES} (create_timestamp) values (old.create_timestamp);
       if new.create_timestamp is distinct from old.create_timestamp then
         insert into {_CHANGES} (create_timestamp) values (new.create_timestamp);
       end if;
     end if;
-  else
-    if tg_op in ('UPDATE', 'DELETE') then
-      insert into {_CHANGES} (create_timestamp) select create_timestamp from runs where run_id = old.run_id;
-    end if;
-    if tg_op in ('INSERT', 'UPDATE') then
+  elsif tg_op = 'INSERT' then
+    if new.key = '{_KEY}' then
       insert into {_CHANGES} (create_timestamp) select create_timestamp from runs where run_id = new.run_id;
     end if;
+  elsif tg_op = 'DELETE' then
+    if old.key = '{_KEY}' then
+      insert into {_CHANGES} (create_timestamp) select create_timestamp from runs where run_id = old.run_id;
+    end if;
+  elsif (old.key = '{_KEY}' or new.key = '{_KEY}') and (old.key is distinct from new.key
+      or old.value is distinct from new.value or old.run_id is distinct from new.run_id) then
+    insert into {_CHANGES} (create_timestamp)
+    select create_timestamp from runs where run_id in (old.run_id, new.run_id);
   end if;
   return null;
-exception when undefined_table then
-  return null;  -- our table is gone: never fail Dagster's write (the next read rebuilds)
 end $$"""
 
-_EXECUTE = "for each row execute function lightfast_rollup_change()"
+_CALL = "execute function lightfast_rollup_change()"
 POSTGRES_TRIGGERS = {
-    "lightfast_rollup_runs_insert_delete": f"after insert or delete on runs {_EXECUTE}",
-    "lightfast_rollup_runs_update": """after update on runs for each row
-        when (old.status is distinct from new.status or old.start_time is distinct from new.start_time
-          or old.end_time is distinct from new.end_time or old.create_timestamp is distinct from new.create_timestamp
-          or old.run_id is distinct from new.run_id)
-        execute function lightfast_rollup_change()""",
-    "lightfast_rollup_runs_truncate": "after truncate on runs for each statement "
-    "execute function lightfast_rollup_change()",
-    "lightfast_rollup_tags_insert": f"after insert on run_tags for each row when (new.key = '{_KEY}') "
-    "execute function lightfast_rollup_change()",
-    "lightfast_rollup_tags_update": f"""after update on run_tags for each row
-        when ((old.key = '{_KEY}' or new.key = '{_KEY}')
-          and (old.key is distinct from new.key or old.value is distinct from new.value
-            or old.run_id is distinct from new.run_id))
-        execute function lightfast_rollup_change()""",
-    "lightfast_rollup_tags_delete": f"after delete on run_tags for each row when (old.key = '{_KEY}') "
-    "execute function lightfast_rollup_change()",
-    "lightfast_rollup_tags_truncate": "after truncate on run_tags for each statement "
-    "execute function lightfast_rollup_change()",
+    "lightfast_rollup_runs": f"after insert or update or delete on runs for each row {_CALL}",
+    "lightfast_rollup_runs_truncate": f"after truncate on runs for each statement {_CALL}",
+    "lightfast_rollup_tags": f"after insert or update or delete on run_tags for each row {_CALL}",
+    "lightfast_rollup_tags_truncate": f"after truncate on run_tags for each statement {_CALL}",
 }
 
 
@@ -318,7 +315,7 @@ def uninstall(instance: DagsterInstance) -> None:
     with storage.connect() as connection, _transaction(connection, write=True):
         dialect = connection.dialect.name
         for name in _triggers(dialect):
-            table = "run_tags" if "_tags_" in name else "runs"
+            table = "run_tags" if "_tags" in name else "runs"
             connection.exec_driver_sql(
                 f"drop trigger if exists {name}" + ("" if dialect == "sqlite" else f" on {table}")
             )
