@@ -360,7 +360,7 @@ def statistics(
     the rollup is tested against. No run body is read or deserialised either way.
     """
     fail_dead_runs(instance)
-    since = (now or datetime.now(UTC)) - window
+    since = ((now or datetime.now(UTC)) - window).astimezone(UTC)  # a naive ``now`` is local time, as before
     totals = None if exact else rollup.status_totals(instance, workspace, since, now=now)
     if totals is None:
         totals = {}
