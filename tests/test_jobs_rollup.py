@@ -239,3 +239,18 @@ def test_uninstalled_or_refused_rollup_falls_back_to_the_exact_query(
     monkeypatch.setattr(rollup, "_install", lambda connection: connection.execute(sa.text("select * from nowhere")))
     assert rollup.status_totals(instance, "acme", NOW - timedelta(days=3), now=NOW) is None
     _assert_equal(instance)
+
+
+def test_a_refresh_held_by_another_process_leaves_reads_exact(instance: DagsterInstance) -> None:
+    """Another refresher holds the rollup (PostgreSQL: its state row, NOWAIT; SQLite: the write lock, busy
+    timeout): this read does not wait for it and takes the changed hour live."""
+    named = _history(instance)
+    _assert_equal(instance)
+    _event(instance, named["long"], DagsterEventType.RUN_SUCCESS, NOW - timedelta(minutes=3))
+    with instance.run_storage.connect() as holder, rollup._transaction(holder, write=True):
+        assert rollup._state(holder, lock=True) is not None
+        expected = jobs.statistics(instance, "acme", WINDOWS[-1], now=NOW, exact=True)
+        assert jobs.statistics(instance, "acme", WINDOWS[-1], now=NOW) == expected
+    assert _rolled(instance)[2] == 1  # still pending: no refresh ran
+    _assert_equal(instance)
+    assert _rolled(instance)[2] == 0
