@@ -42,6 +42,7 @@ everything.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
 from dagster._core.storage.runs.sql_run_storage import SqlRunStorage
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
 
 from lightfast_pipeline import tags
 
@@ -206,6 +208,26 @@ def _storage(instance: DagsterInstance) -> SqlRunStorage | None:
     return storage if isinstance(storage, SqlRunStorage) else None
 
 
+_sqlite_engines: weakref.WeakKeyDictionary[SqlRunStorage, sa.Engine] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _connect(storage: SqlRunStorage) -> Iterator[Connection]:
+    """A connection to the run storage's database. On SQLite, from an engine of our own per storage (same URL,
+    no pool, like Dagster's): Dagster's SQLite storage builds a new engine for every connection, so no statement
+    compiled on it is ever reused, and compiling was most of a read's time under load."""
+    engine = _sqlite_engines.get(storage)
+    if engine is None:
+        with storage.connect() as connection:
+            if connection.dialect.name != "sqlite":
+                yield connection
+                return
+            engine = sa.create_engine(connection.engine.url, poolclass=NullPool)
+        _sqlite_engines[storage] = engine
+    with engine.connect() as connection:
+        yield connection
+
+
 @contextmanager
 def _transaction(connection: Connection, *, write: bool) -> Iterator[Connection]:
     """One database transaction with one snapshot for every statement in it.
@@ -265,6 +287,10 @@ def _state(connection: Connection, *, lock: bool = False) -> tuple[int, datetime
 
 def _install(connection: Connection) -> None:
     """Create what is missing and restart the rollup from the runs (in the caller's write transaction)."""
+    if connection.dialect.name == "postgresql":
+        # A trigger needs a lock on Dagster's tables that queues every run write behind it: give up soon (the
+        # reads use the exact query meanwhile) rather than stall Dagster behind a long transaction.
+        connection.exec_driver_sql("set local lock_timeout = '2s'")
     metadata.create_all(connection, checkfirst=True)
     if connection.dialect.name == "sqlite":
         for ddl in SQLITE_TRIGGERS.values():
@@ -288,7 +314,7 @@ def install(instance: DagsterInstance) -> bool:
     storage = _storage(instance)
     if storage is None:
         return False
-    with storage.connect() as connection:
+    with _connect(storage) as connection:
         return _install_on(connection)
 
 
@@ -312,7 +338,7 @@ def uninstall(instance: DagsterInstance) -> None:
     storage = _storage(instance)
     if storage is None:
         return
-    with storage.connect() as connection, _transaction(connection, write=True):
+    with _connect(storage) as connection, _transaction(connection, write=True):
         dialect = connection.dialect.name
         for name in _triggers(dialect):
             table = "run_tags" if "_tags" in name else "runs"
@@ -437,7 +463,7 @@ def refresh(instance: DagsterInstance, *, now: datetime | None = None) -> bool:
     storage = _storage(instance)
     if storage is None:
         return False
-    with storage.connect() as connection:
+    with _connect(storage) as connection:
         if connection.dialect.name not in DIALECTS:
             return False
         return _refresh_on(connection, floor_hour(naive_utc(now or datetime.now(UTC))))
@@ -546,7 +572,7 @@ def status_totals(
     since = naive_utc(since)
     target = floor_hour(naive_utc(now or datetime.now(UTC)))
     try:
-        with storage.connect() as connection:
+        with _connect(storage) as connection:
             if connection.dialect.name not in DIALECTS:
                 return None
             with _transaction(connection, write=False):
