@@ -6,7 +6,7 @@ The repository lives on the local GitHub server (a real git repository); runs us
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,12 @@ from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Document, Repository, Store, WebhookDelivery
 from lightfast_pipeline.github.connect import connect_github_repository
+from lightfast_pipeline.github.deliveries import LOST_AFTER
 from lightfast_pipeline.runs.launch import run_in_process
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.schedules.reconciliation import reconciliation_schedule, sync_due
 from lightfast_pipeline.search.query import search
+from lightfast_pipeline.sensors import github as sensors_github
 from lightfast_pipeline.sensors.github import github_deliveries_sensor
 from lightfast_pipeline.sensors.repositories import repository_lifecycle_sensor
 from lightfast_pipeline.settings import Settings
@@ -277,6 +279,50 @@ def test_pushes_in_one_tick_coalesce_into_one_run_of_the_newest_head(world: Worl
     assert all(world.delivery(delivery_id).status == "processed" for delivery_id in pushes)
     assert all("coalesced into the run requested for delivery" in world.delivery(d).reason for d in pushes[1:])
     assert world.tick() == []
+
+
+def _age_decision(world: World, delivery_id: str, seconds: float) -> None:
+    """Move a delivery's decision ``seconds`` into the past."""
+    with world.runtime.session() as session:
+        row = session.scalars(select(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id)).one()
+        row.processed_at -= timedelta(seconds=seconds)
+
+
+def test_a_tick_result_the_daemon_dropped_is_requested_again_once(world: World) -> None:
+    """The daemon drops a tick that outlives its deadline (run requests and cursor): the delivery is decided in
+    the catalog but has no run. Once that is older than a tick can take, the same request is made again."""
+    before = world.git.head()
+    world.git.commit({"docs/lost.md": "# Lost\n\nA push whose tick timed out.\n"})
+    delivery_id = world.push(before=before)
+    cursor = world.cursor
+    (dropped,) = world.tick()
+    world.cursor = cursor  # the dropped tick's cursor was not saved either
+
+    assert world.tick() == []  # decided, and too recent to call lost: the daemon may still be creating it
+    _age_decision(world, delivery_id, LOST_AFTER.total_seconds() + 1)
+    (again,) = world.tick()
+    assert (again.run_key, again.partition_key, again.tags) == (dropped.run_key, dropped.partition_key, dropped.tags)
+
+    report = world.execute(again)
+    assert report["documents"]["added"] == 1
+    assert world.tick() == []  # the run exists now: recorded, never requested a third time
+    delivery = world.delivery(delivery_id)
+    run = world.instance.get_run_records(RunsFilter(tags={tags.DELIVERY: delivery_id}))[0].dagster_run
+    assert (delivery.run_id, delivery.requested_runs) == (run.run_id, None)
+
+
+def test_a_tick_decides_deliveries_for_a_bounded_time(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its time budget a tick returns what it decided; the next tick goes on from its cursor."""
+    monkeypatch.setattr(sensors_github, "DECIDE_SECONDS", 0.0)
+    pushes = []
+    for n in range(2):
+        before = world.git.head()
+        world.git.commit({f"docs/slow-{n}.md": f"# Slow {n}\n\nDecided one per tick.\n"})
+        pushes.append(world.push(before=before))
+
+    assert [request.run_key for request in world.tick()] == [pushes[0]]
+    assert world.delivery(pushes[1]).status == "received"
+    assert [request.run_key for request in world.tick()] == [pushes[1]]
 
 
 def test_forged_signature_is_rejected_and_nothing_is_stored(world: World) -> None:

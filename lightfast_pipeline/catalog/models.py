@@ -301,6 +301,10 @@ class WebhookDelivery(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime | None]
+    # The run requests the sensor returned for this delivery ({run_key, partition_key, tags}), kept until the
+    # daemon has created their runs: a tick whose result the daemon drops (timeout, code server restart) is
+    # detected and its requests made again (github/deliveries.py).
+    requested_runs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class ActivityEvent(Base):

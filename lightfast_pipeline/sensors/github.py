@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import time
+
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from lightfast_pipeline.catalog.models import DeliveryStatus
-from lightfast_pipeline.github.deliveries import backfill_run_ids, deliveries_after, record_outcome
+from lightfast_pipeline.github.deliveries import (
+    confirm_requested_runs,
+    deliveries_after,
+    record_outcome,
+    settle_lost_delivery,
+)
 from lightfast_pipeline.github.events import Delivery, Outcome, handle_delivery
-from lightfast_pipeline.jobs.ingestion import ingest_repository_job, requests_for_delivery
+from lightfast_pipeline.jobs.ingestion import ingest_repository_job, pending_run_id, requests_for_delivery
 from lightfast_pipeline.resources.catalog import CatalogResource
+
+DECIDE_SECONDS = 20.0
+"""Deliveries are decided for this long at most per tick, then the tick returns with its cursor. Dagster drops
+a tick that outlives 60 s with its run requests; on a saturated machine (load 25 on 2 cores) a delivery took
+1-2 s to decide, and a tick of 100 pushes timed out."""
 
 
 # The daemon evaluates sensors in a loop that runs every 5 s at most. An interval equal to that period aliases:
@@ -21,19 +33,31 @@ from lightfast_pipeline.resources.catalog import CatalogResource
     description="Turns stored GitHub deliveries into syncs and catalog changes, in order, exactly once.",
 )
 def github_deliveries_sensor(context: SensorEvaluationContext, catalog: CatalogResource) -> SensorResult | SkipReason:
-    """One tick: decide every delivery after the cursor, record its outcome, request its syncs."""
+    """One tick: request again the runs of earlier ticks the daemon dropped, then decide the deliveries after the
+    cursor (for ``DECIDE_SECONDS`` at most), record their outcomes and request their syncs."""
     runtime = catalog.runtime(context.instance)
+    deadline = time.monotonic() + DECIDE_SECONDS
     cursor = int(context.cursor or 0)
-    rows = deliveries_after(runtime, cursor)
-    backfill_run_ids(runtime, context.instance)
-    if not rows:
-        return SkipReason("no new deliveries")
     requests: list[RunRequest] = []
-    requested: dict[str, str] = {}
+    requested: dict[str, str] = {}  # repository uid -> the delivery whose run this tick requests for it
+    for lost in confirm_requested_runs(runtime, context.instance):
+        absorbing = pending_run_id(context.instance, lost.partition_key, lost.head)
+        if absorbing:
+            settle_lost_delivery(runtime, lost.delivery_id, absorbing)
+            continue
+        context.log.warning(f"delivery {lost.delivery_id}: its run was never created; requesting it again")
+        requests.append(lost.run_request())
+        requested[lost.partition_key] = lost.delivery_id
+    rows = deliveries_after(runtime, cursor)
+    if not rows and not requests:
+        return SkipReason("no new deliveries")
+    decided = 0
     for seq, delivery_id, event, action, payload, status in rows:
+        if decided and time.monotonic() > deadline:
+            break  # the next tick goes on from here
         cursor = seq
         if status != DeliveryStatus.RECEIVED.value:
-            continue  # decided by a tick whose cursor was not saved
+            continue  # decided by a tick whose cursor was not saved (its runs are requested again above)
         delivery = Delivery(delivery_id, event, action, payload)
         try:
             outcome = handle_delivery(runtime, delivery)
@@ -45,7 +69,8 @@ def github_deliveries_sensor(context: SensorEvaluationContext, catalog: CatalogR
                 [],
                 None,
             )
-        record_outcome(runtime, delivery, outcome, run_id)
+        record_outcome(runtime, delivery, outcome, run_id, new_requests)
+        decided += 1
         requests.extend(new_requests)
         context.log.info(f"delivery {delivery_id} ({event}): {outcome.status.value} — {outcome.reason}")
     return SensorResult(run_requests=requests, cursor=str(cursor))
