@@ -107,6 +107,7 @@ def report(f: Fleet, pushes: list[Push], indexed: dict, found: dict, runs: list[
     heads = f.indexed_heads()
     pushed = {member.index: member.pushes for member in f.members}
     per_repository = Counter(run.repository_uid for run in runs)
+    first_runs = Counter(run.repository_uid for run in runs if not run.retry_of)
     uid_pushes = {member.uid: member.pushes for member in f.members}
     others = [
         record
@@ -126,8 +127,12 @@ def report(f: Fleet, pushes: list[Push], indexed: dict, found: dict, runs: list[
             "all": len(runs),
             "by_status": dict(Counter(run.status for run in runs)),
             "by_trigger": dict(Counter(run.trigger for run in runs)),
-            "duplicate_heads": sum(n - 1 for n in Counter((r.repository_uid, r.head) for r in runs).values() if n > 1),
-            "more_runs_than_pushes": sum(max(0, n - uid_pushes[uid]) for uid, n in per_repository.items()),
+            # A run whose launch failed read no head: it is not a duplicate, and its retry is not an extra run.
+            "duplicate_heads": sum(
+                n - 1 for n in Counter((r.repository_uid, r.head) for r in runs if r.head).values() if n > 1
+            ),
+            "more_runs_than_pushes": sum(max(0, n - uid_pushes[uid]) for uid, n in first_runs.items()),
+            "automatic_retries": sum(1 for run in runs if run.retry_of),
             "other_jobs": dict(Counter(record.dagster_run.job_name for record in others)),
         },
         "deliveries": dict(Counter(status for status, _, _ in deliveries.values())),

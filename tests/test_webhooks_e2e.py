@@ -28,6 +28,7 @@ from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Document, Repository, Store, WebhookDelivery
 from lightfast_pipeline.github.connect import connect_github_repository
 from lightfast_pipeline.github.deliveries import LOST_AFTER
+from lightfast_pipeline.jobs.ingestion import AUTOMATIC_RETRIES
 from lightfast_pipeline.runs.launch import run_in_process
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.schedules.reconciliation import reconciliation_schedule, sync_due
@@ -160,6 +161,7 @@ def test_push_becomes_searchable_with_a_recorded_outcome(world: World) -> None:
         tags.REPOSITORY_NAME: FULL_NAME,
         tags.WORKSPACE: world.workspace_slug,
         tags.USER: "bkeepers",  # the pusher of the real payload
+        **AUTOMATIC_RETRIES,
     }
     report = world.execute(request)
     assert report["documents"]["added"] == 1 and report["commit"] == world.git.head()

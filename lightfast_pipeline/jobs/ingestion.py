@@ -24,6 +24,17 @@ UNFINISHED = [
     DagsterRunStatus.STARTED,
 ]
 
+AUTOMATIC_RETRIES = {
+    "dagster/max_retries": "2",
+    "dagster/retry_on_asset_or_op_failure": "false",
+    "dagster/retry_strategy": "ALL_STEPS",
+}
+"""Tags of the runs sensors and schedules request: the daemon's run retries (``run_retries`` in the instance
+config) start such a run again when it failed without a step failing — its launch failed (the daemon restarts
+its code servers every 60 s, and a launch sent to a server being replaced fails), its worker was killed, it
+never started. A step that fails (an invalid config, an API outage) is not retried: the next push or the
+reconciliation schedule runs it again. Runs started from the UI or the CLI keep Dagster's default (no retry)."""
+
 ingest_repository_job = define_asset_job(
     "ingest_repository",
     selection=ingestion_assets,
@@ -83,7 +94,7 @@ def run_request(
     }
     if delivery_id:
         run_tags[tags.DELIVERY] = delivery_id
-    return RunRequest(run_key=run_key, partition_key=run.repository_uid, tags=run_tags)
+    return RunRequest(run_key=run_key, partition_key=run.repository_uid, tags={**run_tags, **AUTOMATIC_RETRIES})
 
 
 def requests_for_delivery(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 import yaml
-from dagster import DagsterInstance, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.scheduler.instigation import InstigatorType
 from sqlalchemy import select
 from sqlalchemy.engine import URL
@@ -109,6 +109,7 @@ class RunRow:
     started: float | None
     ended: float | None
     head: str | None
+    retry_of: str | None = None  # the failed run Dagster's run retries started this one again for
 
 
 @dataclass
@@ -186,6 +187,7 @@ class Fleet:
                     started=record.start_time,
                     ended=record.end_time,
                     head=head_read(self.instance, run.run_id),
+                    retry_of=run.parent_run_id if run.tags.get("dagster/retry_number") else None,
                 )
             )
         return rows
@@ -201,13 +203,30 @@ class Fleet:
         return {delivery_id: (status, reason, run_id) for delivery_id, status, reason, run_id in rows}
 
     def busy(self) -> bool:
-        """True while a delivery waits for the sensor or a run of the fleet is unfinished."""
+        """True while a delivery waits for the sensor or for its run to be created, a run of the fleet is
+        unfinished, or a failed one waits for Dagster's run retries to start it again."""
         with self.runtime.session() as session:
-            waiting = session.scalar(select(WebhookDelivery.seq).where(WebhookDelivery.status == "received").limit(1))
+            waiting = session.scalar(
+                select(WebhookDelivery.seq)
+                .where((WebhookDelivery.status == "received") | WebhookDelivery.requested_runs.is_not(None))
+                .limit(1)
+            )
         if waiting is not None:
             return True
         uids = [member.uid for member in self.members]
-        return bool(self.instance.get_run_records(RunsFilter(tags={tags.REPOSITORY: uids}, statuses=UNFINISHED)))
+        records = self.instance.get_run_records(RunsFilter(tags={tags.REPOSITORY: uids}))
+        runs = [record.dagster_run for record in records]
+        retried = {run.parent_run_id for run in runs if run.tags.get("dagster/retry_number")}
+        return any(
+            run.status in UNFINISHED
+            or (
+                run.status == DagsterRunStatus.FAILURE
+                and run.tags.get("dagster/max_retries")
+                and run.tags.get("dagster/will_retry") != "false"
+                and run.run_id not in retried
+            )
+            for run in runs
+        )
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen:
