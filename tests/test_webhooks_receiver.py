@@ -17,6 +17,7 @@ from lightfast_pipeline.cli.common import get_runtime
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.webhooks import MAX_BODY_BYTES, ReceiverConfigError, create_app
+from lightfast_pipeline.webhooks.app import MAX_JSON_DEPTH
 from tests.conftest import FIXTURES
 from tests.support.github_fixtures import delivery_headers, encode, load_webhook
 
@@ -116,6 +117,34 @@ def test_malformed_json_and_missing_headers_are_400(client: TestClient, runtime:
     del headers["X-GitHub-Delivery"]
     assert client.post(URL, content=body, headers=headers).status_code == 400
     assert counts(runtime) == (0, 0)
+
+
+def _nested(levels: int) -> dict:
+    """An object whose arrays nest so that objects and arrays together are ``levels`` deep."""
+    value: object = 1
+    for _ in range(levels - 1):
+        value = [value]
+    return {"a": value}
+
+
+def test_json_nesting_is_limited_to_max_depth_whatever_the_brackets_in_strings(
+    client: TestClient, runtime: Runtime
+) -> None:
+    wide = [{"added": [], "author": {"name": str(n)}} for n in range(50)]  # more brackets than the limit
+    accepted = {
+        "at_limit": _nested(MAX_JSON_DEPTH),
+        "at_limit_wide": {"commits": wide, "deep": _nested(MAX_JSON_DEPTH - 1)},
+        "brackets_in_strings": {"message": "[{" * 100, "items": [{"n": n} for n in range(3)]},
+    }
+    refused = {
+        "over_limit": _nested(MAX_JSON_DEPTH + 1),
+        "over_limit_wide": {"commits": wide, "deep": _nested(MAX_JSON_DEPTH)},
+    }
+    for name, payload in {**accepted, **refused}.items():
+        body = encode(payload)
+        response = client.post(URL, content=body, headers=delivery_headers("push", body, secret="current-secret"))
+        assert response.status_code == (202 if name in accepted else 400), name
+    assert counts(runtime) == (len(accepted), len(accepted))
 
 
 def test_oversized_bodies_are_413(client: TestClient, runtime: Runtime) -> None:

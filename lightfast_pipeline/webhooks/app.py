@@ -54,17 +54,24 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _depth_within(value: object, limit: int) -> bool:
-    """True when nested objects and arrays go no deeper than ``limit`` (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return False
+def _depth_within(body: bytes, value: object, limit: int) -> bool:
+    """True when nested objects and arrays of ``value`` (parsed from ``body``) go no deeper than ``limit``.
+
+    Nesting N levels takes N opening brackets, so a body with at most ``limit`` of them (a push of a few commits)
+    passes uncounted; otherwise the containers are walked a level at a time, without recursion.
+    """
+    if body.count(b"{") + body.count(b"[") <= limit:
+        return True
+    level = [value]
+    for _ in range(limit):
+        deeper = []
+        for item in level:
             children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return True
+            deeper += [child for child in children if isinstance(child, dict | list)]
+        if not deeper:
+            return True
+        level = deeper
+    return False
 
 
 def _parse_payload(body: bytes) -> dict | str:
@@ -77,7 +84,7 @@ def _parse_payload(body: bytes) -> dict | str:
         return f"body nests deeper than {MAX_JSON_DEPTH} levels"
     if not isinstance(payload, dict):
         return "body is not a JSON object"
-    if not _depth_within(payload, MAX_JSON_DEPTH):
+    if not _depth_within(body, payload, MAX_JSON_DEPTH):
         return f"body nests deeper than {MAX_JSON_DEPTH} levels"
     return payload
 
