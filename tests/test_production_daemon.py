@@ -31,6 +31,7 @@ import requests
 import yaml
 from dagster import (
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     Definitions,
     RunsFilter,
@@ -46,7 +47,7 @@ from lightfast_pipeline import tags
 from lightfast_pipeline.catalog.db import get_engine
 from lightfast_pipeline.catalog.models import IngestJournal, MetricPoint, Repository, RepositoryLease
 from lightfast_pipeline.github.connect import connect_github_repository
-from lightfast_pipeline.jobs.ingestion import head_read
+from lightfast_pipeline.jobs.ingestion import AUTOMATIC_RETRIES, head_read
 from lightfast_pipeline.runs import jobs as runs
 from lightfast_pipeline.runs.launch import ingestion_tags
 from lightfast_pipeline.runtime import Runtime
@@ -388,6 +389,37 @@ def test_queue_cancellation_monitoring_and_jobs_agree_with_graphql(deployment: t
     stats = runs.statistics(d.instance, NAP_WORKSPACE, timedelta(hours=1))
     assert stats.by_status == {"queued": 0, "running": 0, "completed": 4, "failed": 2, "cancelled": 2}
     assert stats.success_rate == 66.67
+
+
+def test_runs_that_ask_for_retries_are_started_again_after_a_crash_and_others_are_not(
+    deployment: tuple[Deployment, GitHubApp],
+) -> None:
+    """deploy/dagster.yaml enables Dagster's run retries for the runs that ask (sensors' and schedules' ingestion
+    runs, ``AUTOMATIC_RETRIES``): a killed run worker is followed by a retry; a run without the tags is not."""
+    d, _ = deployment
+    workspace = {tags.WORKSPACE: "retries"}
+    asking = d.submit("repo-retry", 600, **workspace, **AUTOMATIC_RETRIES)
+    plain = d.submit("repo-plain", 600, **workspace)
+    for run_id in (asking, plain):
+        d.wait(lambda run_id=run_id: (d.pid_dir / f"{run_id}.pid").exists(), 120, f"the run worker of {run_id}")
+        os.kill(int((d.pid_dir / f"{run_id}.pid").read_text()), signal.SIGKILL)
+
+    def retry_of(run_id: str) -> DagsterRun | None:
+        children = d.instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run_id}))
+        return children[0] if children else None
+
+    d.wait(lambda: retry_of(asking) is not None, 120, "the retry of the killed run that asked for retries")
+    retry = retry_of(asking)
+    assert retry.tags["dagster/retry_number"] == "1" and retry.tags[tags.REPOSITORY] == "repo-retry"
+    d.wait(
+        lambda: d.instance.get_run_by_id(plain).tags.get("dagster/will_retry") == "false",
+        120,
+        "the retry daemon to decide on the run that did not ask",
+    )
+    assert retry_of(plain) is None
+    with d.runtime.session() as session:
+        runs.cancel_job(d.instance, session, retry.run_id, user="tester")
+    d.wait(lambda: d.status(retry.run_id) == DagsterRunStatus.CANCELED, 90, "the retry to be cancelled")
 
 
 def _alive(pid: int) -> bool:
