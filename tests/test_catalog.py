@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from lightfast_pipeline.activity.search import ACTIVITY_SEARCH_TABLES
 from lightfast_pipeline.catalog.db import get_engine, migrate, session_scope
 from lightfast_pipeline.catalog.keywords import KEYWORD_TABLES
 from lightfast_pipeline.catalog.models import Base
@@ -30,12 +31,13 @@ def catalog_url(tmp_path: Path) -> str:
 
 def _differences(url: str) -> list[tuple]:
     """What Alembic would change to make the migrated catalog equal the models, but for what no model holds: the
-    version table, the keyword index (FTS5 virtual and shadow tables or a tsvector table, kept by triggers) and
-    the activity search's PostgreSQL indexes (migration 0006)."""
+    version table, the keyword index (FTS5 virtual and shadow tables or a tsvector table, kept by triggers), the
+    activity search's PostgreSQL indexes (migration 0006) and its SQLite trigram table (migration 0007)."""
     with get_engine(url).connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": "lightfast_catalog_version"})
         differences = compare_metadata(context, Base.metadata)
-    unmodelled = KEYWORD_TABLES | {"lightfast_catalog_version", "ix_chunk_keywords_terms", *SEARCH_INDEXES}
+    unmodelled = KEYWORD_TABLES | ACTIVITY_SEARCH_TABLES
+    unmodelled |= {"lightfast_catalog_version", "ix_chunk_keywords_terms", *SEARCH_INDEXES}
     return [
         diff
         for diff in differences

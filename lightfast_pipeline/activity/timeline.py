@@ -17,7 +17,9 @@ Bounded work
     Activity rows come from one keyset query per batch (index ``ix_activity_at_id``). Their text search is
     ``ILIKE`` on four columns or ``repository_id IN`` the repositories whose name contains the text (read once):
     on PostgreSQL every branch has an index (migration 0006: trigram GIN indexes), so a word few rows contain
-    reads only those rows; SQLite reads the activity rows newest first until the page is full. Runs come from
+    reads only those rows. SQLite reads the activity rows newest first until the page is full, restricted to the
+    candidates of its FTS5 trigram table (migration 0007, :mod:`~lightfast_pipeline.activity.search`) when the
+    text has a trigram and is rare enough for reading the candidates by id to be cheaper. Runs come from
     :mod:`~lightfast_pipeline.activity.run_history`: one keyset query per batch over the run storage's
     creation-time index with every filter in SQL (workspace, repository, user and ``system`` actor, statuses,
     creation time, text search), plus one ``IN`` query per batch for the runs' tags, one for outcome rows and
@@ -40,12 +42,13 @@ from itertools import islice
 from typing import Any
 
 from dagster import DagsterInstance, DagsterRunStatus
-from sqlalchemy import Select, false, func, literal, or_, select, tuple_
+from sqlalchemy import Select, and_, false, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from lightfast_pipeline import tags
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.activity.run_history import RunQuery, RunRow, newest_runs, resolve_search
+from lightfast_pipeline.activity.search import candidates
 from lightfast_pipeline.catalog.models import ActivityEvent, Repository, SourceType, Workspace
 from lightfast_pipeline.runs.liveness import fail_dead_runs
 
@@ -306,7 +309,9 @@ class _Plan:
             if runs_possible:
                 search_uids = frozenset(uid for _, uid in named)
             searched = (a.repository_name, a.actor, a.reason, a.message)  # ILIKE on PostgreSQL: trigram indexes
-            matches = [column.icontains(text, autoescape=True) for column in searched]
+            text_match = or_(*(column.icontains(text, autoescape=True) for column in searched))
+            fts = candidates(session, text)  # SQLite's trigram index (None: read the rows in order)
+            matches = [text_match if fts is None else and_(a.id.in_(fts), text_match)]
             if named:  # rows of those repositories, the ones that hold an older name included
                 matches.append(a.repository_id.in_(sorted(ident for ident, _ in named)))
             conditions.append(or_(*matches))
