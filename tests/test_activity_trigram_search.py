@@ -1,4 +1,4 @@
-"""Migration 0007 and the timeline's SQLite text search through it: the same rows as the walk, kept in step."""
+"""Migration 0008 and the timeline's SQLite text search through it: the same rows as the walk, kept in step."""
 
 from __future__ import annotations
 
@@ -195,13 +195,13 @@ def _schema(url: str) -> list[Any]:
 
 def test_upgrade_indexes_existing_rows_and_downgrade_removes_the_index(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    _upgrade(url, "upgrade", "0006")
+    _upgrade(url, "upgrade", "0007")
     before = _schema(url)
     end = datetime.now(UTC)
     with session_scope(url) as session:
         rows = [{**_row(random.Random(n), end), "actor": f"user{n:03d}"} for n in range(300)]
         session.execute(insert(ActivityEvent), rows)
-    _upgrade(url, "upgrade", "0007")
+    _upgrade(url, "upgrade", "0008")
     names = {name for _, name, _ in _schema(url)}
     assert names >= search.ACTIVITY_SEARCH_TABLES
     assert {"activity_fts_insert", "activity_fts_update", "activity_fts_delete"} <= names
@@ -209,7 +209,7 @@ def test_upgrade_indexes_existing_rows_and_downgrade_removes_the_index(tmp_path:
         _integrity(session)
         assert len(_matching(session, "USER1")) == 100  # user100 … user199
         assert search.candidates(session, "user123") is not None
-    _upgrade(url, "downgrade", "0006")
+    _upgrade(url, "downgrade", "0007")
     assert _schema(url) == before
     with session_scope(url) as session:
         session.add(ActivityEvent(action="config.detected", entity_type="workspace", actor="after"))

@@ -32,7 +32,7 @@ def catalog_url(tmp_path: Path) -> str:
 def _differences(url: str) -> list[tuple]:
     """What Alembic would change to make the migrated catalog equal the models, but for what no model holds: the
     version table, the keyword index (FTS5 virtual and shadow tables or a tsvector table, kept by triggers), the
-    activity search's PostgreSQL indexes (migration 0006) and its SQLite trigram table (migration 0007)."""
+    activity search's PostgreSQL indexes (migration 0006) and its SQLite trigram table (migration 0008)."""
     with get_engine(url).connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": "lightfast_catalog_version"})
         differences = compare_metadata(context, Base.metadata)

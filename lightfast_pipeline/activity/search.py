@@ -1,4 +1,4 @@
-"""The activity text search's candidate rows on SQLite: the FTS5 trigram table of migration 0007.
+"""The activity text search's candidate rows on SQLite: the FTS5 trigram table of migration 0008.
 
 The timeline matches ``lower(col) LIKE '%text%'`` on four columns; SQLite has no index for that, so without help
 it reads the activity rows (newest first until a page is full, or a whole workspace's rows when it picks that
@@ -43,7 +43,7 @@ def candidates(session: Session, text: str) -> Any:
     """A ``SELECT`` of the ids of the activity rows whose searched columns may contain ``text`` (a superset of the
     ``LIKE`` matches), or ``None`` when the rows are better read in order: not SQLite, a text shorter than a
     trigram or holding a NUL (an FTS5 query ends there, unterminated), more than :data:`MAX_CANDIDATES`
-    candidates, or no ``activity_fts`` (SQLite older than 3.34 at migration 0007)."""
+    candidates, or no ``activity_fts`` (SQLite older than 3.34 at migration 0008)."""
     if len(text) < TRIGRAM or "\x00" in text or session.get_bind().dialect.name != "sqlite":
         return None
     if not session.scalar(_EXISTS):

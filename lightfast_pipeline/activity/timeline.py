@@ -18,7 +18,7 @@ Bounded work
     ``ILIKE`` on four columns or ``repository_id IN`` the repositories whose name contains the text (read once):
     on PostgreSQL every branch has an index (migration 0006: trigram GIN indexes), so a word few rows contain
     reads only those rows. SQLite reads the activity rows newest first until the page is full, restricted to the
-    candidates of its FTS5 trigram table (migration 0007, :mod:`~lightfast_pipeline.activity.search`) when the
+    candidates of its FTS5 trigram table (migration 0008, :mod:`~lightfast_pipeline.activity.search`) when the
     text has a trigram and is rare enough for reading the candidates by id to be cheaper. Runs come from
     :mod:`~lightfast_pipeline.activity.run_history`: one keyset query per batch over the run storage's
     creation-time index with every filter in SQL (workspace, repository, user and ``system`` actor, statuses,

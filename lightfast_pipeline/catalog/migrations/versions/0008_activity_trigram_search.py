@@ -1,8 +1,8 @@
 """activity trigram search: an FTS5 trigram index of the timeline's searched columns (SQLite)
 
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-30 12:00:00
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-30 13:00:00
 
 SQLite: ``activity_fts``, an FTS5 table with ``tokenize = 'trigram'`` over the four columns the timeline's text
 search matches with ``LIKE`` (``repository_name``, ``actor``, ``reason``, ``message``). It is an external-content
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
