@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.vectorstores import lancedb_store
 from lightfast_pipeline.vectorstores.base import VectorRecord, VectorStore, VectorStoreError
 from lightfast_pipeline.vectorstores.factory import build_vector_store
 from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore, table_name
@@ -176,6 +177,14 @@ def test_lancedb_has_id_index_and_optimize_keeps_data(tmp_path: Path) -> None:
         assert len(vectors.optimize(cleanup_older_than=timedelta(0))) == 1
     assert len(table.list_versions()) < versions_before
     assert sorted(vectors.list_ids(NS)) == sorted(f"id{i}" for i in range(100, 600))
+
+
+def test_lancedb_lists_every_id_across_its_read_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lancedb_store, "LIST_BATCH", 7)
+    vectors = LanceDBVectorStore(str(tmp_path / "v"))
+    ids = [f"repo{i % 2}:doc:{i:03d}" for i in range(100)]
+    vectors.upsert(NS, [record(vid, unit(1, i)) for i, vid in enumerate(ids)])
+    assert sorted(vectors.list_ids(NS, "repo1:")) == [vid for vid in ids if vid.startswith("repo1:")]
 
 
 def test_lancedb_sees_a_namespace_dropped_and_recreated_elsewhere(tmp_path: Path) -> None:
