@@ -161,6 +161,24 @@ def _uids(runtime: Runtime, document_ids: Iterable[int]) -> dict[int, str]:
     return uids
 
 
+def _sort_out(
+    runtime: Runtime, catalog: _Catalog, entries: Iterable[TreeEntry], fingerprint: str, *, deep: bool
+) -> tuple[np.ndarray, dict[str, list[tuple[str, int]]]]:
+    """The ids of the documents whose ledger chunks are the source's (sorted), and the files to read and chunk:
+    blob id -> [(path, document id or -1 if the catalog has none)]."""
+    documents = _Documents.read(runtime, catalog.repository_id)
+    unchanged: list[np.ndarray] = []
+    to_read: dict[str, list[tuple[str, int]]] = {}
+    for batch in chunks(entries):
+        ids, same = documents.find(batch, fingerprint)
+        if deep:
+            same[:] = False
+        unchanged.append(ids[same])
+        for at in np.flatnonzero(~same):
+            to_read.setdefault(batch[at].blob_id, []).append((batch[at].path, int(ids[at])))
+    return (np.unique(np.concatenate(unchanged)) if unchanged else np.empty(0, np.int64)), to_read
+
+
 def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: bool) -> Iterator[str]:
     """Vector ids of the chunks the source yields at the ingested commit (nothing is embedded), streamed:
     the ledger's ids of the unchanged documents, then the ids of the documents read and chunked.
@@ -174,17 +192,8 @@ def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: 
     config = detect_config(lambda path: source.read_file(commit, path)).config
     if config is None:
         return
-    fingerprint = chunking_fingerprint(store)
-    documents = _Documents.read(runtime, catalog.repository_id)
-    unchanged: list[np.ndarray] = []  # ids of the documents whose ledger chunks are the source's
-    to_read: dict[str, list[tuple[str, int]]] = {}  # blob id -> [(path, document id or -1)]
-    for entries in chunks(entry for entry in source.tree(commit) if _indexable(entry, catalog, config)):
-        ids, same = documents.find(entries, fingerprint)
-        same &= not deep
-        unchanged.append(ids[same])
-        for at in np.flatnonzero(~same):
-            to_read.setdefault(entries[at].blob_id, []).append((entries[at].path, int(ids[at])))
-    kept = np.unique(np.concatenate(unchanged)) if unchanged else np.empty(0, np.int64)
+    entries = (entry for entry in source.tree(commit) if _indexable(entry, catalog, config))
+    kept, to_read = _sort_out(runtime, catalog, entries, chunking_fingerprint(store), deep=deep)
     ledger = select(Chunk.vector_id, Chunk.document_id).where(Chunk.repository_id == catalog.repository_id)
     for rows in chunks(_rows(runtime, ledger)):
         of = np.fromiter((document_id for _vector_id, document_id in rows), np.int64, len(rows))
@@ -225,6 +234,7 @@ def _settled_store(runtime: Runtime, catalog: _Catalog, ledger: np.ndarray) -> L
 
 
 def _keyword_ids(runtime: Runtime, repository_uid: str) -> Iterator[str]:
+    """The repository's ids with a keyword row, streamed in a session of their own."""
     with runtime.session() as session:
         yield from stream_keyword_ids(session, repository_uid)
 
