@@ -568,7 +568,7 @@ def _peaks(tree: float, alone: float | None) -> str:
 
 
 _TRUTH = """
-import time, tracemalloc
+import resource, time, tracemalloc
 from sqlalchemy import select
 from lightfast_pipeline.catalog.models import Repository
 from lightfast_pipeline.cli.common import get_runtime
@@ -578,25 +578,29 @@ runtime = get_runtime()
 with runtime.session() as session:
     repository = session.scalars(select(Repository)).one()
     source, repository_id = source_for(repository, runtime.settings), repository.id
-index_truth(runtime, repository_id, source)  # imports and connections: not the check's memory
+started = time.perf_counter()
+index_truth(runtime, repository_id, source)  # imports and connections: not the check's heap
+untraced = time.perf_counter() - started
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 tracemalloc.start()
 started = time.perf_counter()
 truth = index_truth(runtime, repository_id, source)
-print(truth.ok, truth.store, tracemalloc.get_traced_memory()[1] / 1e6, time.perf_counter() - started)
+print(truth.ok, truth.store, tracemalloc.get_traced_memory()[1] / 1e6, time.perf_counter() - started, rss, untraced)
 """
 
 
 def _truth_memory(env: dict[str, str]) -> str:
-    """The end-of-run index-truth check alone (source read, not deep), in a fresh process under tracemalloc (its
-    second call: the first imports and connects)."""
+    """The end-of-run index-truth check alone (source read, not deep), in a fresh process: its peak RSS after a
+    first call (imports and connections included), then the Python heap peak of a second call under
+    tracemalloc."""
     import subprocess
     import sys
 
     done = subprocess.run([sys.executable, "-c", _TRUTH], env=env, capture_output=True, text=True, check=True)
-    ok, vectors, peak, seconds = done.stdout.split()
+    ok, vectors, peak, seconds, rss, untraced = done.stdout.split()
     return (
-        f"index truth alone: ok {ok}, {int(vectors):,} vectors, Python heap peak {float(peak):.0f} MB, "
-        f"{float(seconds):.1f} s"
+        f"index truth alone: ok {ok}, {int(vectors):,} vectors, Python heap peak {float(peak):.0f} MB "
+        f"({float(seconds):.1f} s traced), process peak RSS {float(rss):.0f} MB ({float(untraced):.1f} s)"
     )
 
 

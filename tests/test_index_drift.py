@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetCheckSeverity, DagsterEventType
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 
 from lightfast_pipeline.activity import actions
 from lightfast_pipeline.catalog.models import ActivityEvent, Chunk, Document, Repository, Store
+from lightfast_pipeline.ingestion.verify import UNINDEXED, index_truth
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.settings import Settings
+from lightfast_pipeline.sources.factory import source_for
 from lightfast_pipeline.vectorstores.base import VectorRecord
 from tests.support.gitrepo import DEFAULT_CONFIG, GitRepo
 from tests.support.ingest import assert_store_equals_ledger, connect_local, ingest
@@ -187,3 +189,24 @@ def test_verify_and_repair_with_another_model_configured_refuse_and_write_nothin
     get_runtime.cache_clear()
     still = run("repo", "verify", NAME)
     assert still.exit_code == 1 and f"1 missing (e.g. {planted})" in still.stderr
+
+
+def test_a_document_the_catalog_lost_and_a_keyword_row_deleted_by_hand_are_named(
+    runtime: Runtime, repository_id: int
+) -> None:
+    """The check's digests name every kind at once: the lost document's vector is orphaned, the file's chunk
+    (now of the stand-in ``?path`` uid) is missing and unrecorded, the deleted keyword row is missing."""
+    uid, _namespace, rows = _ledger(runtime, repository_id)
+    kept, lost = rows
+    with runtime.session() as session:
+        path = session.get(Document, lost.document_id).path
+        session.execute(delete(Chunk).where(Chunk.document_id == lost.document_id))
+        session.execute(delete(Document).where(Document.id == lost.document_id))
+        session.execute(text("DELETE FROM chunk_keywords WHERE vector_id = :v"), {"v": kept.vector_id})
+        source = source_for(session.get(Repository, repository_id), runtime.settings)
+    for deep in (False, True):
+        truth = index_truth(runtime, repository_id, source, deep=deep)
+        (unrecorded,) = truth.unrecorded
+        assert unrecorded.startswith(f"{uid}:{UNINDEXED}{path}:") and truth.missing == [unrecorded]
+        assert (truth.orphaned, truth.stale, truth.keyword_missing) == ([lost.vector_id], [], [kept.vector_id])
+        assert truth.ledger_drift and (truth.store, truth.ledger, truth.expected) == (2, 1, 2)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lightfast_pipeline.settings import load_settings
+from lightfast_pipeline.vectorstores import lancedb_store
 from lightfast_pipeline.vectorstores.base import VectorRecord, VectorStore, VectorStoreError
 from lightfast_pipeline.vectorstores.factory import build_vector_store
 from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore, table_name
@@ -178,6 +179,14 @@ def test_lancedb_has_id_index_and_optimize_keeps_data(tmp_path: Path) -> None:
     assert sorted(vectors.list_ids(NS)) == sorted(f"id{i}" for i in range(100, 600))
 
 
+def test_lancedb_lists_every_id_across_its_read_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lancedb_store, "LIST_BATCH", 7)
+    vectors = LanceDBVectorStore(str(tmp_path / "v"))
+    ids = [f"repo{i % 2}:doc:{i:03d}" for i in range(100)]
+    vectors.upsert(NS, [record(vid, unit(1, i)) for i, vid in enumerate(ids)])
+    assert sorted(vectors.list_ids(NS, "repo1:")) == [vid for vid in ids if vid.startswith("repo1:")]
+
+
 def test_lancedb_sees_a_namespace_dropped_and_recreated_elsewhere(tmp_path: Path) -> None:
     first, second = LanceDBVectorStore(str(tmp_path / "v")), LanceDBVectorStore(str(tmp_path / "v"))
     first.upsert(NS, [record("old", unit(1))])
@@ -270,7 +279,7 @@ def test_lancedb_survives_kill_9_of_a_writer(tmp_path: Path) -> None:
     assert len(partial) == len(set(partial)) >= 3_000
     expected = [f"k:{i:05d}" for i in range(20_000)]
     reopened.upsert(NS, [record(vid, unit(0, 1)) for vid in expected])
-    assert list(reopened.list_ids(NS)) == expected
+    assert sorted(reopened.list_ids(NS)) == expected
     assert reopened.count(NS) == 20_000
     assert len(reopened.optimize()) == 1
     assert reopened.fetch(NS, ["k:00007"])["k:00007"] == pytest.approx(unit(0, 1))

@@ -6,6 +6,8 @@ PostgreSQL in a ``tsvector`` table, both written only by triggers on ``chunks`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -22,16 +24,23 @@ KEYWORD_TABLES = frozenset(
     }
 )
 """Tables of the keyword index (the FTS5 ones exist on SQLite only); not in the models, by design."""
+STREAM_ROWS = 10_000
 
 
-def keyword_ids(session: Session, repository_uid: str) -> set[str]:
-    """Vector ids of one repository that have a keyword row (SQLite: the map row and its FTS row)."""
-    prefix = f"{repository_uid}:%"
+def stream_keyword_ids(session: Session, repository_uid: str) -> Iterator[str]:
+    """Vector ids of one repository that have a keyword row (SQLite: the map row and its FTS row), fetched
+    STREAM_ROWS at a time."""
     if session.get_bind().dialect.name == "sqlite":
         sql = "SELECT k.vector_id FROM chunk_keywords k JOIN chunk_fts f ON f.rowid = k.id WHERE k.vector_id LIKE :p"
     else:
         sql = "SELECT vector_id FROM chunk_keywords WHERE vector_id LIKE :p"
-    return set(session.scalars(text(sql), {"p": prefix}))
+    options = {"yield_per": STREAM_ROWS}
+    return iter(session.scalars(text(sql), {"p": f"{repository_uid}:%"}, execution_options=options))
+
+
+def keyword_ids(session: Session, repository_uid: str) -> set[str]:
+    """Vector ids of one repository that have a keyword row, as a set."""
+    return set(stream_keyword_ids(session, repository_uid))
 
 
 def rewrite_keyword_rows(session: Session, missing: list[str], orphaned: list[str]) -> int:

@@ -5,40 +5,53 @@ at that commit, filtered by the ``lightfast.yml`` found there, is compared with 
 document whose blob id and chunking fingerprint equal the catalog's has, by content addressing (a git blob id
 is the hash of its bytes, chunking is deterministic), exactly the ledger's chunks; every other document is
 read and chunked to name its ids. ``deep`` reads and chunks every document (``lightfast repo verify``).
+
+Memory does not grow with strings (issue 15): the catalog's documents are held as digest arrays (40 bytes
+each), and every id set is streamed — the ledger and keyword rows in partitions, the store's listing in
+batches, the source's ids as they are derived — into 16-byte digests (:mod:`lightfast_pipeline.index.digests`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
+from typing import Any
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import Select, select
 
-from lightfast_pipeline.catalog.keywords import keyword_ids
+from lightfast_pipeline.catalog.keywords import stream_keyword_ids
 from lightfast_pipeline.catalog.models import Chunk, Document, Repository, SkippedEntry, Store
 from lightfast_pipeline.config.detect import detect_config
+from lightfast_pipeline.config.schema import LightfastConfig
 from lightfast_pipeline.index.chunk_plan import plan_chunks
+from lightfast_pipeline.index.digests import Listing, chunks, digest_set, digests_of, member
 from lightfast_pipeline.index.filters import decode_text, document_kind, skip_reason_for_entry
 from lightfast_pipeline.index.parse import parse_document
-from lightfast_pipeline.index.truth import IndexTruth, compare_index
+from lightfast_pipeline.index.truth import Expected, IndexTruth, compare_index
 from lightfast_pipeline.ingestion.chunk import draft_chunks
 from lightfast_pipeline.runtime import Runtime
-from lightfast_pipeline.sources.base import Source
+from lightfast_pipeline.sources.base import Source, TreeEntry
 from lightfast_pipeline.stores.store import StoreError, chunking_fingerprint
 from lightfast_pipeline.vectorstores.consistency import read_settled
 
 UNINDEXED = "?"
 """Prefix of the stand-in document uid of a file the source has and the catalog lacks (``?{path}``)."""
+PARTITION = 10_000
+"""Catalog rows fetched at a time when streaming (a server-side cursor on PostgreSQL)."""
+UID_BATCH = 500
+"""Document ids per query when reading the uids of the documents to chunk."""
 
 
 @dataclass(frozen=True)
 class _Catalog:
-    """What the catalog holds for one repository."""
+    """What the catalog holds for one repository, without its documents or chunks (those are streamed)."""
 
+    repository_id: int
     repository_uid: str
     commit: str | None
     store: Store | None
-    documents: dict[str, tuple[str, str, str]]  # path -> (uid, blob id, config hash)
-    ledger: list[tuple[str, str]]  # (vector id, document uid) per chunk row: not a set per document (memory)
     skipped: dict[str, str]  # path -> blob id
     namespaces: set[str]
 
@@ -50,26 +63,11 @@ def _catalog(runtime: Runtime, repository_id: int) -> _Catalog:
         store = session.get(Store, repository.store_id) if repository.store_id else None
         if store is not None:
             session.expunge(store)
-        ledger = [
-            (vector_id, uid)
-            for vector_id, uid in session.execute(
-                select(Chunk.vector_id, Document.uid).join(Document).where(Chunk.repository_id == repository_id)
-            )
-        ]
-        config_hashes: dict[str, str] = {}  # one string per distinct hash, not one per document
         return _Catalog(
+            repository_id=repository_id,
             repository_uid=repository.uid,
             commit=repository.last_ingested_commit,
             store=store,
-            documents={
-                path: (uid, blob_id, config_hashes.setdefault(config_hash, config_hash))
-                for uid, path, blob_id, config_hash in session.execute(
-                    select(Document.uid, Document.path, Document.blob_id, Document.config_hash).where(
-                        Document.repository_id == repository_id
-                    )
-                )
-            },
-            ledger=ledger,
             skipped=dict(
                 session.execute(
                     select(SkippedEntry.path, SkippedEntry.blob_id).where(SkippedEntry.repository_id == repository_id)
@@ -81,6 +79,60 @@ def _catalog(runtime: Runtime, repository_id: int) -> _Catalog:
         )
 
 
+def _rows(runtime: Runtime, statement: Select[Any]) -> Iterator[Any]:
+    """The rows of ``statement``, fetched PARTITION at a time."""
+    with runtime.session() as session:
+        for partition in session.execute(statement.execution_options(yield_per=PARTITION)).partitions():
+            yield from partition
+
+
+def _values(runtime: Runtime, statement: Select[Any]) -> Iterator[Any]:
+    """The first column of ``statement``'s rows, fetched PARTITION at a time."""
+    return (row[0] for row in _rows(runtime, statement))
+
+
+@dataclass(frozen=True)
+class _Documents:
+    """The catalog's documents of one repository as arrays in the order of their path digests (40 bytes each,
+    not a dict of strings)."""
+
+    paths: np.ndarray  # digests of the paths, sorted
+    states: np.ndarray  # digests of (blob id, config hash)
+    ids: np.ndarray  # Document.id
+
+    @classmethod
+    def read(cls, runtime: Runtime, repository_id: int) -> _Documents:
+        statement = select(Document.path, Document.blob_id, Document.config_hash, Document.id).where(
+            Document.repository_id == repository_id
+        )
+        paths, states, ids = [], [], []
+        for rows in chunks(_rows(runtime, statement)):
+            paths.append(digests_of(row[0] for row in rows))
+            states.append(_states((row[1], row[2]) for row in rows))
+            ids.append(np.fromiter((row[3] for row in rows), np.int64, len(rows)))
+        if not paths:
+            return cls(digests_of(()), digests_of(()), np.empty(0, np.int64))
+        by_path = np.concatenate(paths)
+        order = np.argsort(by_path)
+        return cls(by_path[order], np.concatenate(states)[order], np.concatenate(ids)[order])
+
+    def find(self, entries: list[TreeEntry], fingerprint: str) -> tuple[np.ndarray, np.ndarray]:
+        """For each entry, its document id (-1: none) and whether the document has the entry's blob and
+        ``fingerprint`` (its ledger chunks are then the source's)."""
+        if not self.paths.size:
+            return np.full(len(entries), -1, np.int64), np.zeros(len(entries), bool)
+        paths = digests_of(entry.path for entry in entries)
+        at = np.minimum(np.searchsorted(self.paths, paths), self.paths.size - 1)
+        known = self.paths[at] == paths
+        same = known & (self.states[at] == _states((entry.blob_id, fingerprint) for entry in entries))
+        return np.where(known, self.ids[at], -1), same
+
+
+def _states(pairs: Iterable[tuple[str, str]]) -> np.ndarray:
+    """Digests of (blob id, config hash) pairs."""
+    return digests_of(f"{blob_id}\n{config_hash}" for blob_id, config_hash in pairs)
+
+
 def model_mismatch(slug: str, model: str, configured: str) -> StoreError:
     """The error for a store whose vectors were made by another model than the configured one."""
     return StoreError(
@@ -89,41 +141,73 @@ def model_mismatch(slug: str, model: str, configured: str) -> StoreError:
     )
 
 
-def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: bool) -> set[str]:
-    """Vector ids of the chunks the source yields at the ingested commit (nothing is embedded).
+def _indexable(entry: TreeEntry, catalog: _Catalog, config: LightfastConfig) -> bool:
+    """Whether the source's file is one the repository's config indexes (and not skipped at this blob)."""
+    return (
+        config.matches(entry.path)
+        and skip_reason_for_entry(entry, config.max_file_bytes) is None
+        and catalog.skipped.get(entry.path) != entry.blob_id
+    )
+
+
+def _uids(runtime: Runtime, document_ids: Iterable[int]) -> dict[int, str]:
+    """The uids of these catalog documents."""
+    wanted = sorted(set(document_ids))
+    uids: dict[int, str] = {}
+    with runtime.session() as session:
+        for start in range(0, len(wanted), UID_BATCH):
+            batch = wanted[start : start + UID_BATCH]
+            uids.update(session.execute(select(Document.id, Document.uid).where(Document.id.in_(batch))).tuples().all())
+    return uids
+
+
+def _sort_out(
+    runtime: Runtime, catalog: _Catalog, entries: Iterable[TreeEntry], fingerprint: str, *, deep: bool
+) -> tuple[np.ndarray, dict[str, list[tuple[str, int]]]]:
+    """The ids of the documents whose ledger chunks are the source's (sorted), and the files to read and chunk:
+    blob id -> [(path, document id or -1 if the catalog has none)]."""
+    documents = _Documents.read(runtime, catalog.repository_id)
+    unchanged: list[np.ndarray] = []
+    to_read: dict[str, list[tuple[str, int]]] = {}
+    for batch in chunks(entries):
+        ids, same = documents.find(batch, fingerprint)
+        if deep:
+            same[:] = False
+        unchanged.append(ids[same])
+        for at in np.flatnonzero(~same):
+            to_read.setdefault(batch[at].blob_id, []).append((batch[at].path, int(ids[at])))
+    return (np.unique(np.concatenate(unchanged)) if unchanged else np.empty(0, np.int64)), to_read
+
+
+def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: bool) -> Iterator[str]:
+    """Vector ids of the chunks the source yields at the ingested commit (nothing is embedded), streamed:
+    the ledger's ids of the unchanged documents, then the ids of the documents read and chunked.
 
     Chunk bounds depend on the model's tokenizer: another configured model is refused (StoreError)."""
     commit, store = catalog.commit, catalog.store
     if commit is None or store is None:
-        return set()
+        return
     if store.embedding_model != runtime.embedder.model:
         raise model_mismatch(store.slug, store.embedding_model, runtime.embedder.model)
     config = detect_config(lambda path: source.read_file(commit, path)).config
     if config is None:
-        return set()
-    fingerprint = chunking_fingerprint(store)
-    unchanged: set[str] = set()  # uids of the documents whose ledger chunks are the source's
-    to_read: dict[str, list[tuple[str, str]]] = {}  # blob id -> [(path, document uid)]
-    for entry in source.tree(commit):
-        if not config.matches(entry.path) or skip_reason_for_entry(entry, config.max_file_bytes) is not None:
-            continue
-        if catalog.skipped.get(entry.path) == entry.blob_id:
-            continue
-        uid, blob_id, config_hash = catalog.documents.get(entry.path, (f"{UNINDEXED}{entry.path}", "", ""))
-        if not deep and (blob_id, config_hash) == (entry.blob_id, fingerprint):
-            unchanged.add(uid)
-            continue
-        to_read.setdefault(entry.blob_id, []).append((entry.path, uid))
-    expected = {vector_id for vector_id, uid in catalog.ledger if uid in unchanged}
+        return
+    entries = (entry for entry in source.tree(commit) if _indexable(entry, catalog, config))
+    kept, to_read = _sort_out(runtime, catalog, entries, chunking_fingerprint(store), deep=deep)
+    ledger = select(Chunk.vector_id, Chunk.document_id).where(Chunk.repository_id == catalog.repository_id)
+    for rows in chunks(_rows(runtime, ledger)):
+        of = np.fromiter((document_id for _vector_id, document_id in rows), np.int64, len(rows))
+        yield from (rows[at][0] for at in np.flatnonzero(member(of, kept)))
+    uids = _uids(runtime, (document for pairs in to_read.values() for _path, document in pairs if document >= 0))
     for blob_id, data in source.read_blobs(list(to_read), max_bytes=config.max_file_bytes):
         text, _reason = decode_text(data)
         if text is None:
             continue
-        for path, uid in to_read[blob_id]:
+        for path, document in to_read[blob_id]:
+            uid = uids.get(document, f"{UNINDEXED}{path}")
             parsed = parse_document(path, text)
             drafts = draft_chunks(document_kind(path), parsed.title, parsed.body, store, runtime.embedder.count_tokens)
-            expected.update(plan_chunks(catalog.repository_uid, uid, drafts, {}, lambda _hash: None).vector_ids)
-    return expected
+            yield from plan_chunks(catalog.repository_uid, uid, drafts, {}, lambda _hash: None).vector_ids
 
 
 def store_ids(runtime: Runtime, repository_uid: str, namespaces: set[str]) -> dict[str, set[str]]:
@@ -135,14 +219,24 @@ def store_ids(runtime: Runtime, repository_uid: str, namespaces: set[str]) -> di
     return {namespace: ids for namespace, ids in found.items() if ids}
 
 
-def _settled_store_ids(runtime: Runtime, catalog: _Catalog, ledger: set[str]) -> set[str]:
-    """The repository's ids in the store, read again (within the store's consistency window) while they differ
-    from the ledger: right after a write an eventually consistent store may not show it yet."""
-    return read_settled(
-        lambda: set().union(*store_ids(runtime, catalog.repository_uid, catalog.namespaces).values()),
-        lambda ids: ids == ledger,
-        runtime.vector_store.consistency_seconds,
+def _settled_store(runtime: Runtime, catalog: _Catalog, ledger: np.ndarray) -> Listing:
+    """The repository's ids in every namespace, read again (within the store's consistency window) while they
+    differ from the ledger's digests: right after a write an eventually consistent store may not show it yet."""
+    namespaces, prefix = sorted(catalog.namespaces), f"{catalog.repository_uid}:"
+
+    def read() -> Iterator[str]:
+        return chain.from_iterable(runtime.vector_store.list_ids(namespace, prefix=prefix) for namespace in namespaces)
+
+    held = read_settled(
+        lambda: digest_set(read()), lambda ids: np.array_equal(ids, ledger), runtime.vector_store.consistency_seconds
     )
+    return Listing(held, read)
+
+
+def _keyword_ids(runtime: Runtime, repository_uid: str) -> Iterator[str]:
+    """The repository's ids with a keyword row, streamed in a session of their own."""
+    with runtime.session() as session:
+        yield from stream_keyword_ids(session, repository_uid)
 
 
 def index_truth(
@@ -150,14 +244,22 @@ def index_truth(
 ) -> IndexTruth:
     """Compare the store's vector ids for the repository with the ledger and with the source's chunks.
 
-    ``source_unchanged``: the run found the head at the commit already verified, so the ledger stands for the
-    source's chunks and the source is not read (a no-op run makes one API call).
+    Each set is streamed into digests (:mod:`lightfast_pipeline.index.digests`): the check holds 16 bytes per
+    id and per document, not the strings. ``source_unchanged``: the run found the head at the commit already
+    verified, so the ledger stands for the source's chunks and the source is not read (a no-op run makes one
+    API call).
     """
     catalog = _catalog(runtime, repository_id)
-    ledger = {vector_id for vector_id, _uid in catalog.ledger}
-    expected = ledger if source_unchanged else _expected_ids(runtime, catalog, source, deep=deep)
-    in_store = _settled_store_ids(runtime, catalog, ledger)
-    uids = {uid for uid, _blob, _hash in catalog.documents.values()}
-    with runtime.session() as session:
-        keywords = keyword_ids(session, catalog.repository_uid)
-    return compare_index(catalog.commit, in_store, ledger, expected, uids, keywords)
+    ledger = Listing.of(lambda: _values(runtime, select(Chunk.vector_id).where(Chunk.repository_id == repository_id)))
+    ids = ledger.read() if source_unchanged else _expected_ids(runtime, catalog, source, deep=deep)
+    expected = Expected.of(ids, ledger.digests)
+    in_store = _settled_store(runtime, catalog, ledger.digests)
+    keywords = Listing.of(lambda: _keyword_ids(runtime, catalog.repository_uid))
+    return compare_index(
+        catalog.commit,
+        in_store,
+        ledger,
+        expected,
+        lambda: _values(runtime, select(Document.uid).where(Document.repository_id == repository_id)),
+        keywords,
+    )
