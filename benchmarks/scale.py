@@ -32,7 +32,7 @@ import statistics
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -480,47 +480,68 @@ def bench_github(pages: int) -> None:
 
 
 def bench_tree(files: int) -> None:
-    """The local git source's listing and the plan (initial and no-op) at ``files`` and a tenth of it."""
+    """The local git source's listing and the run plan (initial and no-op) at ``files`` and a tenth of it.
+
+    As a run plans (``ingestion/tree_plan.py``): the tree streamed through the config filter and merged with
+    the catalog's documents in path order (here a second listing of the tree stands for the catalog stream),
+    the files to read appended to the plan's on-disk list. Python memory from ``tracemalloc``.
+    """
     from lightfast_pipeline.config.detect import parse_config
-    from lightfast_pipeline.index.plan import KnownDocument, plan_tree
+    from lightfast_pipeline.index.plan import KnownDocument, merge_tree, pair_renames
+    from lightfast_pipeline.ingestion.reads import PlannedReads
     from lightfast_pipeline.sources.local_git import LocalGitSource
     from tests.support.large_repo import CONFIG, generate_repository
 
     print(f"== tree: local git listing and run plan, {files:,} pages (+10% excluded files) against {files // 10:,}")
     config = parse_config(CONFIG)
     directory = Path(tempfile.mkdtemp(prefix="lightfast-scale-"))
-    figures: dict[int, tuple[float, float, float, float]] = {}
+    figures: dict[int, tuple[float, float, float]] = {}
     try:
         for pages in (files // 10, files):
             path = directory / f"repo-{pages}"
             generate_repository(path, pages)
             source = LocalGitSource(path)
             head = source.head_commit()
+
+            def selected(source: LocalGitSource = source, head: str = head) -> Iterator[Any]:
+                return (entry for entry in source.tree(head) if config.matches(entry.path))
+
+            def plan(known: Iterator[tuple[str, KnownDocument]]) -> tuple[PlannedReads, int, float, float]:
+                """Plan under tracemalloc: the reads, the unchanged count, seconds, peak MB."""
+                tracemalloc.start()
+                started = time.perf_counter()
+                reads = PlannedReads()
+                merged = merge_tree(selected(), known, {}, "h", reads.append)
+                new = ((read.path, read.blob_id) for read in reads if read.known_uid is None)
+                pair_renames(new, merged.vanished, "h")
+                seconds = time.perf_counter() - started
+                _held, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+                return reads, merged.unchanged, seconds, peak / 1e6
+
             tracemalloc.start()
             started = time.perf_counter()
-            entries = source.tree(head)
+            listed = sum(1 for _entry in source.tree(head))
             listing = time.perf_counter() - started
-            held, peak = tracemalloc.get_traced_memory()
+            _held, listing_peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-            started = time.perf_counter()
-            selected = [entry for entry in entries if config.matches(entry.path)]
-            initial = plan_tree(selected, {}, {}, "h")
-            known = {entry.path: KnownDocument(entry.blob_id, "h", str(n)) for n, entry in enumerate(selected)}
-            planned = time.perf_counter() - started
-            started = time.perf_counter()
-            noop = plan_tree(selected, known, {}, "h")
-            rerun = time.perf_counter() - started
-            assert len(initial.added) == len(noop.unchanged) == pages and not noop.to_read
-            figures[pages] = (listing, held / 1e6, peak / 1e6, rerun)
+            reads, _unchanged, initial, initial_peak = plan(iter(()))
+            on_disk = reads.bytes_on_disk
+            assert len(reads) == pages
+            reads.close()
+            known = ((entry.path, KnownDocument(entry.blob_id, "h", "u" * 32)) for entry in selected())
+            noop_reads, unchanged, rerun, noop_peak = plan(known)
+            assert unchanged == pages and not len(noop_reads)
+            figures[pages] = (listing_peak / 1e6, initial_peak, noop_peak)
             print(
-                f"  {len(entries):>9,} entries: tree() {listing:5.1f} s, holds {held / 1e6:5.0f} MB (peak "
-                f"{peak / 1e6:5.0f} MB); filter + initial plan {planned:4.1f} s; no-op plan {rerun:4.1f} s "
-                f"(0 blobs to read)"
+                f"  {listed:>9,} entries: tree() streamed {listing:5.1f} s, peak {listing_peak / 1e6:5.1f} MB; "
+                f"initial plan {initial:5.1f} s, peak {initial_peak:5.1f} MB ({pages:,} files to read: "
+                f"{on_disk / 1e6:.1f} MB on disk); no-op plan {rerun:5.1f} s, peak {noop_peak:5.1f} MB (0 to read)"
             )
         small, large = figures[files // 10], figures[files]
         print(
-            f"  ratio {files:,} / {files // 10:,}: tree time {large[0] / small[0]:.1f}, memory held "
-            f"{large[1] / small[1]:.1f}, no-op plan {large[3] / small[3]:.1f}"
+            f"  peak ratio {files:,} / {files // 10:,}: listing {large[0] / small[0]:.2f}, initial plan "
+            f"{large[1] / small[1]:.2f}, no-op plan {large[2] / small[2]:.2f}"
         )
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -1,9 +1,10 @@
 """One run in batches: plan from ids, then read → chunk → embed → commit a few hundred documents at a time.
 
-Memory holds the plan (paths and blob ids of the tree, no content) and one batch of blobs, chunks and vectors,
-so it does not grow with the repository. Each batch goes through the commit point (``write.write_index``):
-a killed run keeps the batches it committed, and the next run's plan finds their documents unchanged (same
-blob id and chunking fingerprint), so it reads and embeds only what was not committed.
+Memory holds the plan's counts, renames and deletes (its files to read are on disk, ``ingestion/reads.py``)
+and one batch of blobs, chunks and vectors, so it does not grow with the repository. Each batch goes through
+the commit point (``write.write_index``): a killed run keeps the batches it committed, and the next run's plan
+finds their documents unchanged (same blob id and chunking fingerprint), so it reads and embeds only what was
+not committed.
 
 Renames and deletions ride in the **first** batch. The other order was weighed: deleting last would let search
 return paths that no longer exist for the whole run (and, after a kill, until the next run finishes). Deleting
@@ -88,15 +89,28 @@ def ingest_in_batches(
     """
     size = batch_documents or load_ingest_settings().batch_documents
     plan = plan_documents(runtime, repository_id, source, run_id=run_id, full=full, actor=actor)
-    batches = plan.batches(size)
+    try:
+        report, counts = _run_batches(runtime, source, plan, size, on_batch, on_plan)
+    finally:
+        plan.to_read.close()
+    report.documents["unchanged"] = plan.unchanged
+    report.seconds = {"plan": plan.seconds_plan, **report.seconds}
+    return BatchedRun(plan=plan, report=report, chunk_counts=counts, batch_documents=size)
+
+
+def _run_batches(
+    runtime: Runtime, source: Source, plan: RunPlan, size: int, on_batch: OnBatch | None, on_plan: OnPlan | None
+) -> tuple[IngestReport, dict[str, int]]:
+    """Read, chunk, embed and commit each batch of the plan; the summed report and chunk plan counts."""
+    batches = plan.batch_count(size)
     if on_plan is not None:
-        on_plan(plan, len(batches))
+        on_plan(plan, batches)
     skipped = dict(plan.skipped)
     report: IngestReport | None = None
     counts: dict[str, int] = {}
     done = 0
-    for number, batch in enumerate(batches, start=1):
-        final = number == len(batches)
+    for number, batch in enumerate(plan.batches(size), start=1):
+        final = number == batches
         faults.reached("before", "read", number)
         documents = read_batch(source, plan, batch, renames_and_deletes=number == 1)
         faults.reached("after", "read", number)
@@ -111,9 +125,7 @@ def ingest_in_batches(
         report = _add(report, write_index(runtime, chunks, batch=number, final=final))
         done += len(batch)
         if on_batch is not None:
-            on_batch(BatchDone(number, len(batches), done, len(plan.to_read)))
+            on_batch(BatchDone(number, batches, done, len(plan.to_read)))
     assert report is not None
-    report.documents["unchanged"] = plan.unchanged
     report.documents["skipped"] = len(skipped)
-    report.seconds = {"plan": plan.seconds_plan, **report.seconds}
-    return BatchedRun(plan=plan, report=report, chunk_counts=counts, batch_documents=size)
+    return report, counts

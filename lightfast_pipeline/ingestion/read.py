@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 from lightfast_pipeline.catalog.models import ConfigStatus, Document, Repository, SkippedEntry, Store
 from lightfast_pipeline.config.detect import detect_config
-from lightfast_pipeline.index.filters import decode_text, document_kind, skip_reason_for_entry
+from lightfast_pipeline.index.filters import decode_text, document_kind
 from lightfast_pipeline.index.hashing import content_hash
 from lightfast_pipeline.index.parse import parse_document
-from lightfast_pipeline.index.plan import KnownDocument, plan_tree
-from lightfast_pipeline.ingestion.stages import DocumentsStage, ParsedFile, PlannedRead, Rename, RunPlan
+from lightfast_pipeline.ingestion.reads import PlannedRead
+from lightfast_pipeline.ingestion.stages import DocumentsStage, ParsedFile, RunPlan
+from lightfast_pipeline.ingestion.tree_plan import plan_tree_into
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source
 from lightfast_pipeline.stores.store import chunking_fingerprint, ensure_store
@@ -112,21 +113,11 @@ def plan_documents(
             config_status=detection.status,
             max_file_bytes=detection.config.max_file_bytes if detection.config else None,
         )
-        # Documents this repository has in any store; those outside the configured store are deleted.
-        rows = session.execute(
-            select(Document.uid, Document.path, Document.blob_id, Document.config_hash, Document.store_id).where(
-                Document.repository_id == repository.id
-            )
-        ).all()
-        known = {
-            path: KnownDocument(blob_id=blob_id, config_hash=doc_hash, uid=uid)
-            for uid, path, blob_id, doc_hash, store_id in rows
-            if store is not None and store_id == store.id
-        }
-        run.deleted_uids.extend(
-            uid for uid, _path, _blob, _hash, store_id in rows if store is None or store_id != store.id
-        )
-        del rows
+        # Documents of this repository outside the configured store are deleted.
+        outside = select(Document.uid).where(Document.repository_id == repository.id)
+        if store is not None:
+            outside = outside.where(Document.store_id != store.id)
+        run.deleted_uids.extend(session.scalars(outside))
         skipped_before = dict(
             session.execute(
                 select(SkippedEntry.path, SkippedEntry.blob_id).where(SkippedEntry.repository_id == repository.id)
@@ -138,29 +129,11 @@ def plan_documents(
             ).all()
         )
 
-    config = detection.config
-    entries = []
-    if config is not None:
-        for entry in source.tree(commit):
-            if not config.matches(entry.path):
-                continue
-            reason = skip_reason_for_entry(entry, config.max_file_bytes)
-            if reason is not None:
-                run.skipped[entry.path] = (entry.blob_id, reason)
-                continue
-            entries.append(entry)
-    plan = plan_tree(entries, known, skipped_before, config_hash, full)
-    for path in plan.skip_known:
+    skip_known: list[str] = []
+    if detection.config is not None:
+        skip_known = plan_tree_into(runtime, source, run, detection.config, skipped_before, full)
+    for path in skip_known:
         run.skipped[path] = (skipped_before[path], skipped_reasons.get(path, "skipped"))
-    run.unchanged = len(plan.unchanged)
-    run.deleted_uids.extend(known[path].uid for path in plan.deleted)
-    run.renamed = [Rename(uid=known[old].uid, old_path=old, new_path=new) for old, new in plan.renamed]
-    blob_of = {entry.path: entry.blob_id for entry in entries}
-    # Sorted by path, so a batch holds neighbouring files (and a folder's index page lands with its pages).
-    run.to_read = [
-        PlannedRead(path=path, blob_id=blob_of[path], known_uid=known[path].uid if path in known else None)
-        for path in sorted({*plan.added, *plan.modified})
-    ]
     run.api_calls = source.api_calls
     run.seconds_plan = time.perf_counter() - started
     return run

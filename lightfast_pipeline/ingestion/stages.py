@@ -1,11 +1,13 @@
-"""What each ingestion stage hands to the next (plain, picklable data)."""
+"""What each ingestion stage hands to the next (plain data; only `RunPlan` holds a file: its reads on disk)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from lightfast_pipeline.index.chunking import ChunkDraft
+from lightfast_pipeline.ingestion.reads import PlannedRead, PlannedReads
 
 
 @dataclass
@@ -34,18 +36,13 @@ class Rename:
     new_path: str
 
 
-@dataclass(frozen=True)
-class PlannedRead:
-    """A file the run must read: its path, blob, and the document uid when the catalog already has it."""
-
-    path: str
-    blob_id: str
-    known_uid: str | None
-
-
 @dataclass
 class RunPlan:
-    """What a run must do, from ids only (tree against catalog): the batches read from ``to_read``."""
+    """What a run must do, from ids only (tree against catalog): the batches read from ``to_read``.
+
+    ``to_read`` is on disk (``ingestion/reads.py``), so this object stays small at any repository size; it is
+    the one stage object that is not picklable (it never passes through Dagster's IO manager).
+    """
 
     repository_id: int
     repository_uid: str
@@ -55,7 +52,7 @@ class RunPlan:
     config_hash: str
     config_status: str
     max_file_bytes: int | None
-    to_read: list[PlannedRead] = field(default_factory=list)
+    to_read: PlannedReads = field(default_factory=PlannedReads)
     renamed: list[Rename] = field(default_factory=list)
     deleted_uids: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -64,9 +61,21 @@ class RunPlan:
     seconds_plan: float = 0.0
     head_unchanged: bool = False  # the head is the last ingested commit: nothing is read from the source
 
-    def batches(self, size: int) -> list[list[PlannedRead]]:
-        """``to_read`` in batches of ``size``; always at least one (it carries renames, deletes, the commit)."""
-        return [self.to_read[start : start + size] for start in range(0, len(self.to_read), size)] or [[]]
+    def batch_count(self, size: int) -> int:
+        """How many batches ``batches(size)`` yields."""
+        return max(1, -(-len(self.to_read) // size))
+
+    def batches(self, size: int) -> Iterator[list[PlannedRead]]:
+        """``to_read`` in batches of ``size``, read one at a time; always at least one (it carries renames,
+        deletes, the commit)."""
+        batch: list[PlannedRead] = []
+        for planned in self.to_read:
+            batch.append(planned)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch or not len(self.to_read):
+            yield batch
 
 
 @dataclass

@@ -66,8 +66,9 @@ class Source(Protocol):
         """Commit sha at the tip of ``ref`` (a branch name), or of the default branch."""
         ...
 
-    def tree(self, commit: str) -> list[TreeEntry]:
-        """Every blob, symlink and submodule entry of the tree at ``commit`` (recursive, nothing missed)."""
+    def tree(self, commit: str) -> Iterable[TreeEntry]:
+        """Every blob, symlink and submodule entry of the tree at ``commit`` (recursive, nothing missed), in
+        the byte order of their UTF-8 paths (git's own order; the run plan merges it with the catalog)."""
         ...
 
     def read_blobs(self, blob_ids: Iterable[str], max_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:

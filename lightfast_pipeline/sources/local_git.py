@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from lightfast_pipeline.sources.base import (
 )
 
 _FEED_BATCH = 512
+_READ_BYTES = 1 << 16
 
 
 def _feed_ids(stdin: IO[bytes], ids: list[str]) -> None:
@@ -55,6 +57,33 @@ def _git(path: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
         message = completed.stderr.decode("utf-8", "replace").strip().splitlines()
         raise SourceError(f"git {args[0]} failed in {path}: {message[-1] if message else 'unknown error'}")
     return completed.stdout
+
+
+def _records(path: Path, *args: str) -> Iterator[bytes]:
+    """The NUL-terminated records a git command prints, read in pieces; SourceError when git fails."""
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(["git", "-C", str(path), *args], stdout=subprocess.PIPE, stderr=errors)
+        except FileNotFoundError as error:
+            raise SourceError("git is not installed or not on PATH") from error
+        assert process.stdout is not None
+        try:
+            rest = b""
+            while piece := process.stdout.read(_READ_BYTES):
+                *records, rest = (rest + piece).split(b"\0")
+                yield from records
+            if rest:
+                yield rest
+            returncode = process.wait()
+        finally:
+            if process.returncode is None:  # the caller stopped early
+                process.kill()
+                process.wait()
+            process.stdout.close()
+        if returncode != 0:
+            errors.seek(0)
+            message = errors.read().decode("utf-8", "replace").strip().splitlines()
+            raise SourceError(f"git {args[0]} failed in {path}: {message[-1] if message else 'unknown error'}")
 
 
 class LocalGitSource:
@@ -93,23 +122,21 @@ class LocalGitSource:
         branch = ref or self.default_branch()
         return _git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}").decode().strip()
 
-    def tree(self, commit: str) -> list[TreeEntry]:
-        output = _git(self.path, "ls-tree", "-r", "-l", "-z", "--full-tree", commit)
-        entries: list[TreeEntry] = []
-        for record in output.split(b"\0"):
-            if not record:
-                continue
+    def tree(self, commit: str) -> Iterator[TreeEntry]:
+        """Stream the entries of ``git ls-tree -r`` in its order: the byte order of full paths.
+
+        One record is parsed at a time from git's output (never the whole listing), so a caller that keeps
+        nothing holds nothing; a failing git raises SourceError when the listing ends.
+        """
+        for record in _records(self.path, "ls-tree", "-r", "-l", "-z", "--full-tree", commit):
             meta, path = record.split(b"\t", 1)
             mode, _kind, blob_id, size = meta.decode().split()
-            entries.append(
-                TreeEntry(
-                    path=path.decode("utf-8", "surrogateescape"),
-                    blob_id=blob_id,
-                    size=None if mode == MODE_SUBMODULE or size == "-" else int(size),
-                    mode=mode,
-                )
+            yield TreeEntry(
+                path=path.decode("utf-8", "surrogateescape"),
+                blob_id=blob_id,
+                size=None if mode == MODE_SUBMODULE or size == "-" else int(size),
+                mode=mode,
             )
-        return entries
 
     def read_blobs(self, blob_ids: Iterable[str], max_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
         """Stream ``(blob_id, bytes)`` through one ``git cat-file --batch`` process, skipping blobs over ``max_bytes``.

@@ -67,6 +67,7 @@ class GitHubSource:
 
         One recursive call per tree that fits GitHub's limit (100,000 entries or 7 MB); a truncated tree costs
         one more call for its own level, and its subtrees are walked alike, concurrently, one level at a time.
+        Returned in path order, as ``Source.tree`` promises.
         """
         entries: list[TreeEntry] = []
         pending = [(commit, "")]
@@ -76,6 +77,7 @@ class GitHubSource:
                 pending = [subtree for files, subtrees in listings for subtree in subtrees]
                 entries.extend(entry for files, _ in listings for entry in files)
         self._sizes.update({entry.blob_id: entry.size for entry in entries if entry.size is not None})
+        entries.sort(key=lambda entry: entry.path)  # listings arrive level by level; a str sorts as its UTF-8
         return entries
 
     def _get_tree(self, sha: str, *, recursive: bool) -> dict[str, Any]:
