@@ -311,7 +311,10 @@ class ActivityEvent(Base):
     """The activity log: every user and system action, recorded once."""
 
     __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_at_id", "at", "id"),)
+    __table_args__ = (
+        Index("ix_activity_at_id", "at", "id"),
+        Index("ix_activity_workspace_at_id", "workspace_id", "at", "id"),  # one workspace's timeline, in order
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
