@@ -398,8 +398,8 @@ def test_runs_that_ask_for_retries_are_started_again_after_a_crash_and_others_ar
     runs, ``AUTOMATIC_RETRIES``): a killed run worker is followed by a retry; a run without the tags is not."""
     d, _ = deployment
     workspace = {tags.WORKSPACE: "retries"}
-    asking = d.submit("repo-retry", 30, **workspace, **AUTOMATIC_RETRIES)
-    plain = d.submit("repo-plain", 30, **workspace)
+    asking = d.submit("repo-retry", 120, **workspace, **AUTOMATIC_RETRIES)
+    plain = d.submit("repo-plain", 120, **workspace)
     for run_id in (asking, plain):
         # A launch can miss the code server's 60 s deadline on a loaded machine and go back to the queue.
         d.wait(lambda run_id=run_id: (d.pid_dir / f"{run_id}.pid").exists(), 300, f"the run worker of {run_id}")
@@ -419,7 +419,7 @@ def test_runs_that_ask_for_retries_are_started_again_after_a_crash_and_others_ar
     )
     assert retry_of(plain) is None
     d.wait(_finished(d, [retry.run_id]), 300, "the retry to finish")
-    assert d.status(retry.run_id) == DagsterRunStatus.SUCCESS  # the same work, done by the retry
+    assert d.status(retry.run_id) == DagsterRunStatus.SUCCESS  # the same work (a 120 s nap), done by the retry
 
 
 def _alive(pid: int) -> bool:
