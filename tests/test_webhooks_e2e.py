@@ -311,6 +311,9 @@ def test_a_tick_result_the_daemon_dropped_is_requested_again_once(world: World) 
     delivery = world.delivery(delivery_id)
     run = world.instance.get_run_records(RunsFilter(tags={tags.DELIVERY: delivery_id}))[0].dagster_run
     assert (delivery.run_id, delivery.requested_runs) == (run.run_id, None)
+    with world.runtime.session() as session:  # SQL NULL, not JSON null: nothing left for the sensor to watch
+        watched = select(WebhookDelivery.delivery_id).where(WebhookDelivery.requested_runs.is_not(None))
+        assert session.scalars(watched).all() == []
 
 
 def test_a_tick_decides_deliveries_for_a_bounded_time(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -304,7 +304,7 @@ class WebhookDelivery(Base):
     # The run requests the sensor returned for this delivery ({run_key, partition_key, tags}), kept until the
     # daemon has created their runs: a tick whose result the daemon drops (timeout, code server restart) is
     # detected and its requests made again (github/deliveries.py).
-    requested_runs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    requested_runs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))  # None: SQL NULL
 
 
 class ActivityEvent(Base):

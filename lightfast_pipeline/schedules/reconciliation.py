@@ -46,7 +46,7 @@ def sync_due(runtime: Runtime, instance: DagsterInstance, candidate: Repository,
     on SQLite an open read transaction would keep showing the tick's first snapshot). Seen with 100 pushes at
     once: a commit read at the start of the tick made a second run of a head a webhook run had just indexed.
     """
-    if pending_run_id(instance, candidate.uid):
+    if pending_run_id(instance, candidate.uid, head):  # a run in its step counts when it read this head
         return False
     with runtime.session() as session:
         repository = session.get(Repository, candidate.id)
