@@ -127,6 +127,23 @@ def test_a_failed_run_is_recorded_and_announced_once(env: Env) -> None:
     assert len(env.receiver.requests) == 1
 
 
+def test_a_failure_that_will_be_retried_is_not_announced_and_its_last_retry_is(env: Env) -> None:
+    """Dagster's run retries tag a failed run ``dagster/will_retry`` when they will start it again: only the
+    attempt that is not retried (the last) is recorded and announced."""
+    retried = _failed_run(env)
+    env.instance.add_run_tags(retried, {"dagster/will_retry": "true"})
+    _run_failure_sensor(env, retried)
+    assert _rows(env, actions.RUN_FAILED) == [] and env.receiver.requests == []
+
+    last = _failed_run(env)
+    env.instance.add_run_tags(last, {"dagster/will_retry": "false"})
+    _run_failure_sensor(env, last)
+    (row,) = _rows(env, actions.RUN_FAILED)
+    assert row.run_id == last
+    (message,) = env.receiver.accepted
+    assert last in _texts(message)
+
+
 def test_a_huge_error_is_announced_within_block_kit_limits(env: Env) -> None:
     """190 KB of error text full of characters mrkdwn escapes, and a 5,000-character trigger: the receiver
     refuses blocks over Slack's limits, so the message is cut to fit (it used to be refused: HTTP 400)."""

@@ -206,6 +206,13 @@ def test_a_killed_run_lists_as_failed_not_running(lightfast_env: Settings, tmp_p
     [started] = instance.get_runs()
     assert started.status == DagsterRunStatus.STARTED
 
+    # The activity timeline (console, API) reads the page's started runs and fails the dead one first.
+    timeline = cli("activity", "--json")
+    assert timeline.returncode == 0, timeline.stderr
+    [entry] = [entry for entry in json.loads(timeline.stdout)["activity"] if entry["run_id"] == started.run_id]
+    assert entry["status"] == "failure"
+    assert instance.get_run_by_id(started.run_id).status == DagsterRunStatus.FAILURE
+
     listed = cli("jobs", "list", "--json")
 
     assert listed.returncode == 0, listed.stderr

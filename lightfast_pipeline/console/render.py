@@ -65,7 +65,8 @@ def duration(ms: float | int | None) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    # The templates ship in the package: no need to stat each one on every render (auto_reload).
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False)
     env.filters.update(ago=ago, absolute=absolute, duration=duration, tojson_pretty=_pretty)
     env.globals["nav"] = NAV
     return env

@@ -10,6 +10,7 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
+from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from lightfast_pipeline.activity.notify import deliver_pending, record_run_failure
 from lightfast_pipeline.resources.catalog import CatalogResource
@@ -26,8 +27,15 @@ from lightfast_pipeline.runs.jobs import run_error
 def notify_run_failures(
     context: RunFailureSensorContext, catalog: CatalogResource, notifications: NotificationsResource
 ) -> None:
-    """Record one ``run.failed`` activity row per failed run and send its notification (once per run)."""
-    run = context.dagster_run
+    """Record one ``run.failed`` activity row per failed run and send its notification (once per run).
+
+    A failure Dagster's run retries will retry (``dagster/will_retry``, set when the failure is stored) is not
+    announced: its retry is announced if it fails in turn (a launch that missed a code server being replaced is
+    the common case), and the failed attempt stays in the run history."""
+    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
+    if run.tags.get(WILL_RETRY_TAG) == "true":
+        context.log.info(f"run {run.run_id} failed and will be retried: not announced")
+        return
     error = run_error(context.instance, run.run_id) or context.failure_event.message
     settings = notifications.settings()
     record_run_failure(catalog.session, settings, run, error)
