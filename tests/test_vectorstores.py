@@ -197,6 +197,23 @@ def test_lancedb_sees_a_namespace_dropped_and_recreated_elsewhere(tmp_path: Path
     assert [m.id for m in first.query(NS, unit(1), 5)] == ["new"]
 
 
+def test_lancedb_writer_cache_evicts_old_versions(tmp_path: Path) -> None:
+    """Every upsert is a table version whose metadata LanceDB caches (issue 15: a writer's caches grew with every
+    batch of a run); capped caches stay within their caps however many versions pass (searches have their own
+    connection), where LanceDB's default caps keep them all."""
+    cap = 256 << 10
+    capped = LanceDBVectorStore(str(tmp_path / "capped"), index_cache_bytes=cap, metadata_cache_bytes=cap)
+    default = LanceDBVectorStore(str(tmp_path / "default"), index_cache_bytes=6 << 30, metadata_cache_bytes=1 << 30)
+    for batch in range(40):
+        rows = [record(f"r:d{batch}:{i}", unit(1, batch, i)) for i in range(100)]
+        for vectors in (capped, default):
+            vectors.upsert(NS, rows)
+            vectors.fetch(NS, [rows[0].id])
+        assert [m.id for m in capped.query(NS, rows[0].vector, 1)] == [rows[0].id]
+    assert capped.count(NS) == default.count(NS) == 4_000
+    assert capped.cache_bytes <= 2 * cap < default.cache_bytes
+
+
 def _writer(uri: str, name: str, rounds: int, start: Barrier) -> None:
     """Upsert shared + own ids each round (commits of 500), then delete the upper half of own and other's."""
     vectors = LanceDBVectorStore(uri, write_batch=500)
