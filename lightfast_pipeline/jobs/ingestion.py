@@ -44,9 +44,10 @@ ingest_repository_job = define_asset_job(
 )
 
 
-def _step_started(instance: DagsterInstance, run_id: str) -> bool:
-    """True once the run's ingestion step has begun: from then on it may have read the branch head."""
-    return bool(instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_START, limit=1).records)
+def _step_started_at(instance: DagsterInstance, run_id: str) -> float | None:
+    """When the run's ingestion step began (None before): from then on it may have read the branch head."""
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_START, limit=1).records
+    return records[0].event_log_entry.timestamp if records else None
 
 
 def head_read(instance: DagsterInstance, run_id: str) -> str | None:
@@ -62,19 +63,31 @@ def head_read(instance: DagsterInstance, run_id: str) -> str | None:
     return None
 
 
-def pending_run_id(instance: DagsterInstance, repository_uid: str, head: str | None = None) -> str | None:
+def pending_run_id(
+    instance: DagsterInstance, repository_uid: str, head: str | None = None, *, head_seen_at: float | None = None
+) -> str | None:
     """An unfinished run of this repository that will index ``head`` (or the current head when None).
 
     A run that has not begun its ingestion step (queued, starting, or its worker still loading) reads the
     branch head later, so it indexes every push already made: GitHub sends a push's webhook after the push.
-    A run already past that point absorbs the push only when the commit it read is ``head``.
+    A run already past that point absorbs the push when the commit it read is ``head``, or, before it has
+    reported that commit (it does once its plan is made: seconds on a busy machine), when its step began after
+    the caller saw ``head`` (``head_seen_at``, a Unix time): it read that head or a later one. Seen with 100
+    pushes at once: a reconciliation tick asked while a webhook run of the head was planning, and made a second
+    run of that head.
     """
     records = instance.get_run_records(RunsFilter(tags={tags.REPOSITORY: repository_uid}, statuses=UNFINISHED))
     for record in records:
         run_id = record.dagster_run.run_id
-        if record.dagster_run.status != DagsterRunStatus.STARTED or not _step_started(instance, run_id):
+        if record.dagster_run.status != DagsterRunStatus.STARTED:
             return run_id
-        if head is not None and head_read(instance, run_id) == head:
+        step_started_at = _step_started_at(instance, run_id)
+        if step_started_at is None:
+            return run_id
+        read = head_read(instance, run_id)
+        if head is not None and read == head:
+            return run_id
+        if read is None and head_seen_at is not None and step_started_at >= head_seen_at:
             return run_id
     return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from dagster import DagsterInstance, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
@@ -38,7 +39,9 @@ def push_in_flight(session: Session, repository: Repository) -> bool:
     return session.scalar(query.limit(1)) is not None
 
 
-def sync_due(runtime: Runtime, instance: DagsterInstance, candidate: Repository, head: str) -> bool:
+def sync_due(
+    runtime: Runtime, instance: DagsterInstance, candidate: Repository, head: str, head_seen_at: float | None = None
+) -> bool:
     """Whether ``head`` still needs a scheduled sync of ``candidate``, judged on the state after the head was read.
 
     A tick over many repositories takes seconds (one API call each): meanwhile a run may have indexed this head
@@ -46,7 +49,8 @@ def sync_due(runtime: Runtime, instance: DagsterInstance, candidate: Repository,
     on SQLite an open read transaction would keep showing the tick's first snapshot). Seen with 100 pushes at
     once: a commit read at the start of the tick made a second run of a head a webhook run had just indexed.
     """
-    if pending_run_id(instance, candidate.uid, head):  # a run in its step counts when it read this head
+    # A run in its step counts when it read this head, or began its step after ``head_seen_at``.
+    if pending_run_id(instance, candidate.uid, head, head_seen_at=head_seen_at):
         return False
     with runtime.session() as session:
         repository = session.get(Repository, candidate.id)
@@ -80,12 +84,13 @@ def reconciliation_schedule(
             )
         )
         for repository in candidates:
+            seen_at = time.time()  # the head read below is at least this recent
             try:
                 head = source_for(repository, runtime.settings, runtime.github).head_commit(repository.default_branch)
             except SourceError as error:
                 unreachable.append(f"{repository.full_name}: {error}")
                 continue
-            if not sync_due(runtime, context.instance, repository, head):
+            if not sync_due(runtime, context.instance, repository, head, seen_at):
                 continue
             run = planned_run(repository, "system")
             key = f"reconcile:{repository.uid}:{tick}"
