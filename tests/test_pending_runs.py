@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from dagster import AssetObservation, DagsterEvent, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
@@ -14,7 +15,9 @@ from dagster._core.events import AssetObservationData
 from dagster._core.events.log import EventLogEntry
 
 from lightfast_pipeline import tags
-from lightfast_pipeline.jobs.ingestion import pending_run_id
+from lightfast_pipeline.catalog.models import DeliveryStatus
+from lightfast_pipeline.github.events import Delivery, Outcome, PlannedRun
+from lightfast_pipeline.jobs.ingestion import pending_run_id, requests_for_delivery
 
 JOB = "ingest_repository"
 UID = "repo-1"
@@ -86,3 +89,30 @@ def test_a_run_planning_absorbs_a_head_seen_before_its_step_began(instance: Dags
     assert pending_run_id(instance, UID, HEAD, head_seen_at=step_began - 1) == planning
     assert pending_run_id(instance, UID, HEAD, head_seen_at=step_began + 1) is None
     assert pending_run_id(instance, UID, HEAD) is None  # when the head was seen is unknown: not absorbed
+
+
+def _push(received_at: float) -> tuple[Delivery, Outcome]:
+    delivery_id = str(uuid.uuid4())
+    payload = {"ref": "refs/heads/main", "after": HEAD}
+    delivery = Delivery(delivery_id, "push", None, payload, datetime.fromtimestamp(received_at, UTC))
+    outcome = Outcome(DeliveryStatus.PROCESSED, "push", runs=[PlannedRun(UID, "acme/docs", "acme", "octocat")])
+    return delivery, outcome
+
+
+def test_a_push_received_before_a_planning_run_began_its_step_is_coalesced_into_it(instance: DagsterInstance) -> None:
+    """The delivery sensor's side of the rule: when the push's webhook arrived is when its head was seen."""
+    step_began = time.time() - 5
+    planning = _run(instance, DagsterRunStatus.STARTED)
+    _step_started(instance, planning, step_began)
+
+    delivery, outcome = _push(received_at=step_began - 1)
+    requests, absorbing = requests_for_delivery(instance, delivery, outcome, {})
+    assert (requests, absorbing) == ([], planning)
+    assert f"coalesced into unfinished run {planning[:8]}" in outcome.reason
+
+    delivery, outcome = _push(received_at=step_began + 1)  # the run may have read the head before this push
+    requests, absorbing = requests_for_delivery(instance, delivery, outcome, {})
+    assert absorbing is None
+    assert [(request.partition_key, request.tags[tags.DELIVERY]) for request in requests] == [
+        (UID, delivery.delivery_id)
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -24,19 +24,22 @@ def follow(
     interval: float = 2.0,
     polls: int | None = None,
     heartbeats: bool = False,
+    stop: threading.Event | None = None,
 ) -> Iterator[Entry | None]:
     """Yield the ``backlog`` newest entries (oldest first), then every new or changed entry as polls find it.
 
     A changed entry (a delivery or run whose status moved on) is yielded again. Runs until the caller stops
-    iterating, or after ``polls`` polls. With ``heartbeats``, a poll that found nothing yields None, so a
+    iterating, after ``polls`` polls, or once ``stop`` is set (checked between polls, so a signal handler that
+    sets it never interrupts a query half-way). With ``heartbeats``, a poll that found nothing yields None, so a
     caller (the API's event stream) regains control and can notice that its client has gone.
     """
+    stop = stop or threading.Event()
     seen: OrderedDict[tuple[str, int | str], Entry] = OrderedDict()
     first = True
     done = 0
     while polls is None or done < polls:
-        if not first:
-            time.sleep(interval)
+        if not first and stop.wait(interval):
+            return
         with open_session() as session:
             newest = timeline_page(session, instance, filters, limit=max(WINDOW, backlog)).entries
         fresh = [entry for entry in reversed(newest) if seen.get((entry.kind, entry.id)) != entry]

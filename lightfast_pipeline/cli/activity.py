@@ -114,11 +114,26 @@ def _page(filters: TimelineFilter, limit: int, cursor: str | None, json_output: 
 
 
 def _follow(filters: TimelineFilter, backlog: int, interval: float, json_output: bool) -> None:
+    """Print new entries until Ctrl-C or SIGTERM, which end the tail between polls (never inside a query).
+
+    A second Ctrl-C interrupts at once (click prints "Aborted!"), for a poll that hangs on an unreachable database.
+    """
+    import signal
+    import threading
+
     from lightfast_pipeline.activity.follow import follow as follow_timeline
 
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
     runtime = get_runtime()
-    try:
-        for entry in follow_timeline(runtime.session, runtime.instance, filters, backlog=backlog, interval=interval):
-            typer.echo(json.dumps(entry.to_dict()) if json_output else _line(entry))
-    except KeyboardInterrupt:
-        return
+    for entry in follow_timeline(
+        runtime.session, runtime.instance, filters, backlog=backlog, interval=interval, stop=stop
+    ):
+        typer.echo(json.dumps(entry.to_dict()) if json_output else _line(entry))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dagster import DagsterInstance, RunRequest, RunsFilter
 from sqlalchemy import select
@@ -135,8 +135,9 @@ def settle_lost_delivery(runtime: Runtime, delivery_id: str, run_id: str) -> Non
             settle_delivery_run(session, row, run_id)
 
 
-def deliveries_after(runtime: Runtime, cursor: int) -> list[tuple[int, str, str, str | None, dict, str]]:
-    """The next stored deliveries after ``cursor`` (seq, id, event, action, payload, status), oldest first."""
+def deliveries_after(runtime: Runtime, cursor: int) -> list[tuple[int, str, str, str | None, dict, str, datetime]]:
+    """The next stored deliveries after ``cursor`` (seq, id, event, action, payload, status, received_at), oldest
+    first."""
     with runtime.session() as session:
         rows = session.execute(
             select(
@@ -146,6 +147,7 @@ def deliveries_after(runtime: Runtime, cursor: int) -> list[tuple[int, str, str,
                 WebhookDelivery.action,
                 WebhookDelivery.payload,
                 WebhookDelivery.status,
+                WebhookDelivery.received_at,
             )
             .where(WebhookDelivery.seq > cursor)
             .order_by(WebhookDelivery.seq)

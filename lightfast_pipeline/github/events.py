@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -53,6 +54,7 @@ class Delivery:
     event: str
     action: str | None
     payload: dict[str, Any]
+    received_at: datetime | None = None  # when the receiver stored it: a push's commit was on GitHub by then
 
     @property
     def sender(self) -> str:

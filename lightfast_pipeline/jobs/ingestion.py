@@ -127,7 +127,10 @@ def requests_for_delivery(
         if run.repository_uid in requested:
             outcome.reason += f"; coalesced into the run requested for delivery {requested[run.repository_uid]}"
             continue
-        absorbing = pending_run_id(instance, run.repository_uid, head)
+        # GitHub sends a push's webhook after the push: a run whose step began after the delivery arrived read
+        # this head or a later one, even before it reports the commit it read.
+        seen_at = delivery.received_at.timestamp() if head and delivery.received_at else None
+        absorbing = pending_run_id(instance, run.repository_uid, head, head_seen_at=seen_at)
         if absorbing:
             coalesced = coalesced or absorbing
             outcome.reason += f"; coalesced into unfinished run {absorbing[:8]}"

@@ -52,13 +52,13 @@ def github_deliveries_sensor(context: SensorEvaluationContext, catalog: CatalogR
     if not rows and not requests:
         return SkipReason("no new deliveries")
     decided = 0
-    for seq, delivery_id, event, action, payload, status in rows:
+    for seq, delivery_id, event, action, payload, status, received_at in rows:
         if decided and time.monotonic() > deadline:
             break  # the next tick goes on from here
         cursor = seq
         if status != DeliveryStatus.RECEIVED.value:
             continue  # decided by a tick whose cursor was not saved (its runs are requested again above)
-        delivery = Delivery(delivery_id, event, action, payload)
+        delivery = Delivery(delivery_id, event, action, payload, received_at)
         try:
             outcome = handle_delivery(runtime, delivery)
             new_requests, run_id = requests_for_delivery(context.instance, delivery, outcome, requested)
