@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +24,35 @@ pytest_plugins: list[str] = [
     "tests.support.provider_fixtures",
     "tests.support.shared_fixtures",  # FIXTURES missing: its tests skip (one line), CI=true fails the run
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started in the background (``make test &``, nohup), pytest ignores SIGINT, and so would every process a test
+    starts: Dagster's daemon, webserver and code servers then ignore SIGTERM too (they copy SIGINT's handler), and
+    tests that stop them wait for their timeouts. Restore Python's default, as from a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# The files that take a minute or more (seconds on two workers at load 3-6, 2026-11-30), slowest first. The suite
+# runs a file per worker at a time (scripts/test.sh): started last, one of them would leave the other worker idle.
+SLOW_FILES = (
+    "test_production_daemon.py",  # 420 s
+    "test_cli_dev.py",  # 230 s
+    "test_ingestion_processes.py",  # 200 s
+    "test_production_fleet.py",  # 195 s
+    "test_disconnect_race.py",  # 125 s
+    "test_api.py",  # 90 s
+    "test_corpus.py",  # 80 s
+    "test_local_git_scale.py",  # 80 s
+    "test_jobs_rollup.py",  # 65 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the slow files first (each file's tests keep their order)."""
+    rank = {name: position for position, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -169,6 +169,8 @@ def test_follow_prints_new_rows_and_stops_cleanly_on_ctrl_c(seeded: Runtime) -> 
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # A script's background job starts with SIGINT ignored: Ctrl-C (SIGINT) must still end --follow.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         backlog = [json.loads(process.stdout.readline()) for _ in range(2)]

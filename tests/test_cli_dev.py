@@ -66,7 +66,15 @@ def test_dev_serves_both_code_locations_the_embedding_service_and_the_api(
     port, api_port = free_port(), free_port()
     log = (tmp_path / "dev.log").open("wb")
     command = [sys.executable, "-m", "lightfast_pipeline.cli", "dev", "--port", str(port), "--api-port", str(api_port)]
-    dev = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # Started as a script's background job is: SIGINT ignored. SIGTERM must stop it all the same.
+    dev = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         wait_until(lightfast_env.embedder_socket.exists, 60, "the embedding service")
         wait_until(lambda: api_healthy(api_port), 180, "the service API")

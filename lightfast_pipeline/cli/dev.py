@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,4 +52,7 @@ def dev(
         typer.echo(f"console: http://{host}:{api_port}/ (sign in with a key from `lightfast keys create`)")
     workspace = runtime.settings.dagster_home / "workspace.yaml"  # named locations, as in production
     workspace.write_text(workspace_yaml())
+    # Dagster's processes give SIGTERM whatever SIGINT does when they start, and an ignored signal stays ignored
+    # across exec: started with SIGINT ignored (`lightfast dev &` in a script, nohup), they would ignore SIGTERM too.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
