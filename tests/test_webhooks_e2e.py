@@ -5,6 +5,7 @@ The repository lives on the local GitHub server (a real git repository); runs us
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from dagster import (
     DagsterInstance,
+    DagsterRunStatus,
     RunRequest,
     RunsFilter,
     SensorResult,
@@ -38,6 +40,7 @@ from lightfast_pipeline.sensors.github import github_deliveries_sensor
 from lightfast_pipeline.sensors.repositories import repository_lifecycle_sensor
 from lightfast_pipeline.settings import Settings
 from lightfast_pipeline.webhooks import WEBHOOK_PATH, create_app
+from tests.support.dagster_runs import add_run, head_reported, step_started
 from tests.support.github_fixtures import GitHubApp, GitRepo, delivery_headers, encode, load_webhook, retarget
 from tests.support.gitrepo import DEFAULT_CONFIG
 from tests.support.resources import sensor_resources
@@ -263,6 +266,21 @@ def test_reconciliation_judges_a_head_on_the_state_after_reading_it(world: World
         (request,) = world.tick()
         world.execute(request)
         assert candidate.last_ingested_commit == before  # what a stale read would compare the head with
+        assert not sync_due(world.runtime, world.instance, candidate, head)
+
+
+def test_reconciliation_leaves_a_repository_alone_while_its_run_is_planning(world: World) -> None:
+    """A webhook run that began its step before the tick read the head, and has not reported the commit it read:
+    the tick cannot tell whether it read this head, so it waits for its next look (seen at 100 pushes)."""
+    with world.runtime.session() as session:
+        candidate = session.get(Repository, world.repository().id)
+        world.git.commit({"docs/planning.md": "# Planning\n\nPushed before the run began planning.\n"})
+        head = world.git.head()
+        assert sync_due(world.runtime, world.instance, candidate, head)
+        planning = add_run(world.instance, candidate.uid, DagsterRunStatus.STARTED)
+        step_started(world.instance, planning, time.time() - 5)
+        assert not sync_due(world.runtime, world.instance, candidate, head)
+        head_reported(world.instance, planning, head)  # planned: it read this head
         assert not sync_due(world.runtime, world.instance, candidate, head)
 
 

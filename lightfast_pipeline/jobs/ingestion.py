@@ -64,7 +64,12 @@ def head_read(instance: DagsterInstance, run_id: str) -> str | None:
 
 
 def pending_run_id(
-    instance: DagsterInstance, repository_uid: str, head: str | None = None, *, head_seen_at: float | None = None
+    instance: DagsterInstance,
+    repository_uid: str,
+    head: str | None = None,
+    *,
+    head_seen_at: float | None = None,
+    planning_absorbs: bool = False,
 ) -> str | None:
     """An unfinished run of this repository that will index ``head`` (or the current head when None).
 
@@ -72,9 +77,10 @@ def pending_run_id(
     branch head later, so it indexes every push already made: GitHub sends a push's webhook after the push.
     A run already past that point absorbs the push when the commit it read is ``head``, or, before it has
     reported that commit (it does once its plan is made: seconds on a busy machine), when its step began after
-    the caller saw ``head`` (``head_seen_at``, a Unix time): it read that head or a later one. Seen with 100
-    pushes at once: a reconciliation tick asked while a webhook run of the head was planning, and made a second
-    run of that head.
+    ``head`` was on the branch (``head_seen_at``, a Unix time: the delivery sensor passes when the push's webhook
+    arrived): it read that head or a later one. With ``planning_absorbs`` such a run absorbs any head: for a
+    caller that would rather wait for its next look than risk a second run of the head (the reconciliation
+    schedule; seen with 100 pushes at once, twice: a tick asked while a webhook run of the head was planning).
     """
     records = instance.get_run_records(RunsFilter(tags={tags.REPOSITORY: repository_uid}, statuses=UNFINISHED))
     for record in records:
@@ -87,7 +93,7 @@ def pending_run_id(
         read = head_read(instance, run_id)
         if head is not None and read == head:
             return run_id
-        if read is None and head_seen_at is not None and step_started_at >= head_seen_at:
+        if read is None and (planning_absorbs or (head_seen_at is not None and step_started_at >= head_seen_at)):
             return run_id
     return None
 

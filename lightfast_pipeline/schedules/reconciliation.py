@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from dagster import DagsterInstance, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
@@ -39,9 +38,7 @@ def push_in_flight(session: Session, repository: Repository) -> bool:
     return session.scalar(query.limit(1)) is not None
 
 
-def sync_due(
-    runtime: Runtime, instance: DagsterInstance, candidate: Repository, head: str, head_seen_at: float | None = None
-) -> bool:
+def sync_due(runtime: Runtime, instance: DagsterInstance, candidate: Repository, head: str) -> bool:
     """Whether ``head`` still needs a scheduled sync of ``candidate``, judged on the state after the head was read.
 
     A tick over many repositories takes seconds (one API call each): meanwhile a run may have indexed this head
@@ -49,8 +46,11 @@ def sync_due(
     on SQLite an open read transaction would keep showing the tick's first snapshot). Seen with 100 pushes at
     once: a commit read at the start of the tick made a second run of a head a webhook run had just indexed.
     """
-    # A run in its step counts when it read this head, or began its step after ``head_seen_at``.
-    if pending_run_id(instance, candidate.uid, head, head_seen_at=head_seen_at):
+    # A run still planning counts whichever head it reads: if it missed this one, the next tick syncs it (a
+    # 15-minute wait), while a second run of the head could not be undone. When the push happened is unknown
+    # here, so "its step began after the tick saw the head" was not enough: a webhook run of a push made minutes
+    # before began planning just before the tick read the head (100 pushes at once, 2026-11-30 19:00).
+    if pending_run_id(instance, candidate.uid, head, planning_absorbs=True):
         return False
     with runtime.session() as session:
         repository = session.get(Repository, candidate.id)
@@ -84,13 +84,12 @@ def reconciliation_schedule(
             )
         )
         for repository in candidates:
-            seen_at = time.time()  # the head read below is at least this recent
             try:
                 head = source_for(repository, runtime.settings, runtime.github).head_commit(repository.default_branch)
             except SourceError as error:
                 unreachable.append(f"{repository.full_name}: {error}")
                 continue
-            if not sync_due(runtime, context.instance, repository, head, seen_at):
+            if not sync_due(runtime, context.instance, repository, head):
                 continue
             run = planned_run(repository, "system")
             key = f"reconcile:{repository.uid}:{tick}"
