@@ -2,15 +2,16 @@
 
 Correct with several writer processes, readers and a kill -9 under these conditions, all kept here:
 
-- every write of a table (merge_insert, delete, index creation, optimize) holds an exclusive ``flock`` on
-  ``<uri>/_locks/<table>.lock``. Measured with lancedb 0.40: two processes ``merge_insert``-ing the same
+- every write of a table (append, merge_insert, delete, index creation, optimize) holds an exclusive ``flock``
+  on ``<uri>/_locks/<table>.lock``. Measured with lancedb 0.40: two processes ``merge_insert``-ing the same
   ids in commits of 500 left 3,945 rows for 3,000 ids even with the BTREE index on ``id``; with the lock,
   0 duplicates and a faster run (no commit conflicts). The OS drops the lock of a killed process. Remote
   URIs (``s3://`` …) get no lock: use them with one writer per namespace;
-- a BTREE index on ``id`` created with the table (fast ``merge_insert`` matching, ``IN`` deletes), and a
+- a BTREE index on ``id`` created with the table (an upsert's probe of its ids, ``IN`` deletes), and a
   BITMAP index on ``repository`` (the repository filter reads its rows from the bitmap, not a column scan);
-- ids unique inside one write (LanceDB would insert a repeated id twice), large batches, and a retry
-  with backoff on commit conflicts (e.g. beside a concurrent ``optimize``);
+- ids unique inside one write (LanceDB would insert a repeated id twice); an upsert appends the ids the table
+  lacks and merges only the others, its probe of the ids and its commits under one lock (``_insert_or_update``);
+  large batches, and a retry with backoff on commit conflicts (e.g. beside a concurrent ``optimize``);
 - readers check for a newer table version on every read (``read_consistency_interval`` 0 s by default:
   a local manifest check is cheap, and a search right after another process's write must see it).
 
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lightfast_pipeline.vectorstores import native_heap
 from lightfast_pipeline.vectorstores.base import (
@@ -74,9 +76,12 @@ WRITE_ATTEMPTS = 8
 # Every write is a table version: LanceDB caches each version's manifest and file metadata, and the index data
 # each version reads; old versions are never read again but were never evicted, so a writer's caches grew faster
 # than its rows (38 MB after 100,000 rows in batches of 300, README "Measured at scale"). Searches use a
-# connection with the default caches: a search process keeps its vector index there.
-WRITER_INDEX_CACHE_BYTES = 32 << 20
-WRITER_METADATA_CACHE_BYTES = 16 << 20
+# connection with the default caches: a search process keeps its vector index there. Caps of 32 and 16 MiB were
+# still a writer's largest growing part (35 MB held at 97,500 rows, ~0.45 MB per 1,000 rows, so full at 250,000);
+# at 2 MiB each the upserts took the same CPU (53 against 55 ms each, 60,000 to 96,000 rows) and the writer's
+# malloc heap stayed flat (README "What grows while batches are written").
+WRITER_INDEX_CACHE_BYTES = 2 << 20
+WRITER_METADATA_CACHE_BYTES = 2 << 20
 LOCK_DIR = "_locks"
 SCALAR_INDEXED = ("id", "repository")  # BTREE on id, BITMAP on repository (_scalar_index_config)
 _CONFLICT = re.compile(r"conflict|retryable|concurrent|commit", re.IGNORECASE)
@@ -258,7 +263,7 @@ class LanceDBVectorStore:
     def _ensure_scalar_indexes(self, table: Any) -> None:
         """Create the table's scalar indexes unless present (under the table lock: others may race).
 
-        BTREE on ``id`` (``merge_insert`` matching, ``IN`` deletes and fetches); BITMAP on ``repository``, the
+        BTREE on ``id`` (an upsert's probe of its ids, ``IN`` deletes and fetches); BITMAP on ``repository``, the
         column of the repository filter: a filtered search reads the matching row ids from the bitmap instead of
         scanning the column of every row (few distinct values: one bitmap each). Rows written since an index
         was last updated are scanned beside it until ``optimize`` folds them in, so filters stay exact.
@@ -301,12 +306,7 @@ class LanceDBVectorStore:
         schema = _schema(dimension)
         for start in range(0, len(unique), self._write_batch):
             data = pa.Table.from_pylist([_row(r) for r in unique[start : start + self._write_batch]], schema)
-            self._write(
-                table.name,
-                lambda data=data: (
-                    table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
-                ),
-            )
+            self._write(table.name, lambda data=data: _insert_or_update(table, data))
         self._maintain(table)
         native_heap.trim()  # the merge's working memory, back to the OS
 
@@ -469,6 +469,30 @@ class LanceDBVectorStore:
             raise
         except Exception as exc:
             raise VectorStoreError(f"vector store write failed: {exc}") from exc
+
+
+def _insert_or_update(table: Any, data: pa.Table) -> None:
+    """Append the rows whose id the table lacks and merge the others in (under the caller's table lock).
+
+    ``merge_insert`` alone took memory that grew with the rows the BTREE on ``id`` does not cover yet (up to
+    ``IndexPolicy.refresh_unindexed``, then the index is refreshed): peak +54 to +73 MB an upsert of 300 rows
+    at 10,000 unindexed, at 30,000 or 250,000 rows; without the index (``use_index(False)``) it grows with the
+    table (+53 MB at 250,000). Probing the ids (``id IN``, the same index) and appending took +4 to +7 MB
+    (README "What grows while batches are written"). A run writes new ids; ids already there (a run resumed
+    after a kill, a repair) still go through ``merge_insert``, so an id is never written twice.
+    """
+    ids = data.column("id")
+    existing: list[str] = []
+    for start in range(0, len(ids), DELETE_BATCH):
+        predicate = _id_in(ids.slice(start, DELETE_BATCH).to_pylist())
+        existing += table.search().where(predicate).select(["id"]).limit(None).to_arrow()["id"].to_pylist()
+    known = pc.is_in(ids, value_set=pa.array(existing, pa.string()))
+    if existing:
+        merged = data.filter(known)
+        table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(merged)
+    new = data.filter(pc.invert(known))
+    if new.num_rows:
+        table.add(new)
 
 
 def _retry(operation: Callable[[], T]) -> T:
