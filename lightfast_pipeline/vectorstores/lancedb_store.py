@@ -326,10 +326,7 @@ class LanceDBVectorStore:
         if table is None or not ids:
             return {}
         found: dict[str, list[float]] = {}
-        unique = sorted(set(ids))
-        for start in range(0, len(unique), DELETE_BATCH):
-            predicate = _id_in(unique[start : start + DELETE_BATCH])
-            rows = table.search().where(predicate).select(["id", "vector"]).limit(None).to_arrow()
+        for rows in _rows_by_id(table, sorted(set(ids)), ["id", "vector"]):
             found.update(zip(rows["id"].to_pylist(), rows["vector"].to_pylist(), strict=True))
         return found
 
@@ -471,6 +468,14 @@ class LanceDBVectorStore:
             raise VectorStoreError(f"vector store write failed: {exc}") from exc
 
 
+def _rows_by_id(table: Any, ids: Sequence[str], columns: list[str]) -> Iterator[pa.Table]:
+    """The ``columns`` of the rows whose id is in ``ids`` (those that exist), ``DELETE_BATCH`` ids a query (the
+    BTREE on ``id`` answers each)."""
+    for start in range(0, len(ids), DELETE_BATCH):
+        predicate = _id_in(ids[start : start + DELETE_BATCH])
+        yield table.search().where(predicate).select(columns).limit(None).to_arrow()
+
+
 def _insert_or_update(table: Any, data: pa.Table) -> None:
     """Append the rows whose id the table lacks and merge the others in (under the caller's table lock).
 
@@ -482,10 +487,7 @@ def _insert_or_update(table: Any, data: pa.Table) -> None:
     after a kill, a repair) still go through ``merge_insert``, so an id is never written twice.
     """
     ids = data.column("id")
-    existing: list[str] = []
-    for start in range(0, len(ids), DELETE_BATCH):
-        predicate = _id_in(ids.slice(start, DELETE_BATCH).to_pylist())
-        existing += table.search().where(predicate).select(["id"]).limit(None).to_arrow()["id"].to_pylist()
+    existing = [found for rows in _rows_by_id(table, ids.to_pylist(), ["id"]) for found in rows["id"].to_pylist()]
     known = pc.is_in(ids, value_set=pa.array(existing, pa.string()))
     if existing:
         merged = data.filter(known)
