@@ -137,10 +137,14 @@ def bench_store(count: int, dimension: int, queries: int, store_dir: Path | None
 
 def _load_and_index(uri: str, space: ClusteredVectors, count: int, dimension: int) -> np.ndarray:
     """Bulk load ``count`` vectors, time exact search on the way, build the index; return the vectors."""
+    import resource
+
+    import lance
     import lancedb
     import pyarrow as pa
 
     from lightfast_pipeline.vectorstores.lancedb_index import IndexPolicy
+    from lightfast_pipeline.vectorstores.lancedb_maintenance import dataset_uri, segment_fragments
     from lightfast_pipeline.vectorstores.lancedb_store import LanceDBVectorStore, table_name
 
     store = LanceDBVectorStore(uri)
@@ -154,17 +158,22 @@ def _load_and_index(uri: str, space: ClusteredVectors, count: int, dimension: in
         block = space.sample(min(100_000, count - start), seed=start + 1)
         vectors[start : start + len(block)] = block
         rows = range(start, start + len(block))
-        table.add(
-            pa.table(
-                {
-                    "id": [f"{repository_of(n)}:d{n // 10}:{n:08x}" for n in rows],
-                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dimension),
-                    "repository": [repository_of(n) for n in rows],
-                    "document": [f"d{n // 10}" for n in rows],
-                    "metadata": pa.nulls(len(block), pa.string()),
-                }
+        segment = IndexPolicy().segment_rows  # fragments no larger than what the writer's compaction leaves
+        for offset in range(0, len(block), segment):
+            part = rows[offset : offset + segment]
+            table.add(
+                pa.table(
+                    {
+                        "id": [f"{repository_of(n)}:d{n // 10}:{n:08x}" for n in part],
+                        "vector": pa.FixedSizeListArray.from_arrays(
+                            pa.array(block[offset : offset + segment].reshape(-1)), dimension
+                        ),
+                        "repository": [repository_of(n) for n in part],
+                        "document": [f"d{n // 10}" for n in part],
+                        "metadata": pa.nulls(len(part), pa.string()),
+                    }
+                )
             )
-        )
         loaded = start + len(block)
         if loaded in (100_000, count) or (loaded < 100_000 and loaded == count):
             exact_at[loaded] = [timed_ms(lambda p=p: store.query(NAMESPACE, p.tolist(), 10)) for p in probes]
@@ -179,7 +188,12 @@ def _load_and_index(uri: str, space: ClusteredVectors, count: int, dimension: in
     action = store.maintain_index(NAMESPACE)
     build = time.perf_counter() - started
     state = store.index_state(NAMESPACE)
-    print(f"  index: {action} {state.index_name} in {build:.0f} s, scalar indexes folded in (policy {IndexPolicy()})")
+    segments = len(segment_fragments(lance.dataset(dataset_uri(uri, table_name(NAMESPACE))), str(state.index_name)))
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        f"  index: {action} {state.index_name} in {build:.0f} s, {segments} segments, maintenance child peak RSS "
+        f"{child_mb:.0f} MB, scalar indexes folded in (policy {IndexPolicy()})"
+    )
     return vectors
 
 

@@ -26,19 +26,15 @@ versions) should also run on a schedule: every write adds a version.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
-import random
 import re
-import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -57,12 +53,11 @@ from lightfast_pipeline.vectorstores.lancedb_index import (
     IndexAction,
     IndexPolicy,
     IndexState,
-    build_index,
     index_state,
     maintenance_due,
-    refresh_index,
     tune,
 )
+from lightfast_pipeline.vectorstores.table_writes import lock_dir_of, retry_conflicts, table_lock
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +66,6 @@ T = TypeVar("T")
 WRITE_BATCH = 5_000
 DELETE_BATCH = 1_000
 LIST_BATCH = 10_000  # ids read at a time by list_ids
-WRITE_ATTEMPTS = 8
 # Caches of the connection every operation but search uses (LanceDB's defaults: 6 GiB index, 1 GiB metadata).
 # Every write is a table version: LanceDB caches each version's manifest and file metadata, and the index data
 # each version reads; old versions are never read again but were never evicted, so a writer's caches grew faster
@@ -82,9 +76,7 @@ WRITE_ATTEMPTS = 8
 # malloc heap stayed flat (README "What grows while batches are written").
 WRITER_INDEX_CACHE_BYTES = 2 << 20
 WRITER_METADATA_CACHE_BYTES = 2 << 20
-LOCK_DIR = "_locks"
 SCALAR_INDEXED = ("id", "repository")  # BTREE on id, BITMAP on repository (_scalar_index_config)
-_CONFLICT = re.compile(r"conflict|retryable|concurrent|commit", re.IGNORECASE)
 
 
 def table_name(namespace: str) -> str:
@@ -183,8 +175,7 @@ class LanceDBVectorStore:
         )
         self._db = lancedb.connect(uri, read_consistency_interval=read_consistency_interval, session=self._session)
         self._read_consistency_interval = read_consistency_interval
-        local = "://" not in uri or uri.startswith("file://")
-        self._lock_dir = Path(uri.removeprefix("file://")) / LOCK_DIR if local else None
+        self._lock_dir = lock_dir_of(uri)
         self._search_tables: dict[str, tuple[tuple[int, int], Any]] = {}
 
     @property
@@ -271,10 +262,11 @@ class LanceDBVectorStore:
         missing = self._missing_scalar_indexes(table)
         if not missing:
             return
-        with self._table_lock(table.name):
+        with table_lock(self._lock_dir, table.name):
             for column in self._missing_scalar_indexes(table):
                 try:
-                    _retry(lambda column=column: table.create_index(column, config=_scalar_index_config(column)))
+                    config = _scalar_index_config(column)
+                    retry_conflicts(lambda column=column, config=config: table.create_index(column, config=config))
                 except RuntimeError as exc:
                     if "already exists" not in str(exc):
                         raise VectorStoreError(f"cannot index column {column} of table {table.name}: {exc}") from exc
@@ -372,7 +364,7 @@ class LanceDBVectorStore:
         """Drop the namespace's table (no error if it does not exist)."""
         name = table_name(namespace)
         self._search_tables.pop(name, None)
-        with self._table_lock(name):
+        with table_lock(self._lock_dir, name):
             self._db.drop_table(name, ignore_missing=True)
 
     # -- maintenance ----------------------------------------------------------------------------------------
@@ -389,17 +381,22 @@ class LanceDBVectorStore:
                 return names
 
     def optimize(self, cleanup_older_than: timedelta = timedelta(hours=1)) -> dict[str, IndexAction]:
-        """Bring every table's vector index up to date, compact it and delete versions older than
-        ``cleanup_older_than``; returns the index action taken per table.
+        """Compact every table, bring its vector index up to date and delete versions older than
+        ``cleanup_older_than``, each in a maintenance child; returns the index action taken per table.
 
         Safe beside running writers and readers as long as none holds a version older than the threshold.
         """
-        actions: dict[str, IndexAction] = {}
-        for name in self.table_names():
-            table = self._db.open_table(name)
-            actions[name] = self._maintain(table)
-            self._write(name, lambda table=table: table.optimize(cleanup_older_than=cleanup_older_than))
-        return actions
+        if cleanup_older_than <= timedelta(0):
+            warnings.warn(
+                "optimize(cleanup_older_than=0) removes every version except the latest: a reader or writer "
+                "still on an older version fails",
+                UserWarning,
+                stacklevel=2,
+            )
+        return {
+            name: self._run_child(name, optimize=True, cleanup_older_than=cleanup_older_than)
+            for name in self.table_names()
+        }
 
     def index_state(self, namespace: str) -> IndexState:
         """Rows and vector index of the namespace's table (no rows if it does not exist)."""
@@ -415,53 +412,24 @@ class LanceDBVectorStore:
         """The index action due for ``table``, done by a child process (``lancedb_child.py``) if one is due."""
         if maintenance_due(index_state(table), self.index_policy, force=force) is IndexAction.NONE:
             return IndexAction.NONE
-        report = maintain_in_child(self.uri, table.name, self.index_policy, force=force)
+        return self._run_child(table.name, force=force)
+
+    def _run_child(self, name: str, **options: Any) -> IndexAction:
+        """Maintain table ``name`` in a child process (``lancedb_child.py``) and log what it did."""
+        report = maintain_in_child(self.uri, name, self.index_policy, **options)
         log.info(
             "vector index of %s: %s in a child process, %.1f s, peak RSS %.0f MB",
-            table.name,
+            name,
             report.action,
             report.seconds,
             report.peak_rss_mb,
         )
         return report.action
 
-    def maintain_here(self, name: str, *, force: bool = False) -> IndexAction:
-        """Do the index action due for table ``name`` in this process, under its write lock (checked again once
-        held). Only the maintenance child calls this: the memory it takes grows with the table."""
-        table = self._db.open_table(name)
-
-        def work() -> IndexAction:
-            state = index_state(table)
-            action = maintenance_due(state, self.index_policy, force=force)
-            if action is IndexAction.BUILD:
-                started = time.perf_counter()
-                built = build_index(table, state, self.index_policy)
-                refresh_index(table)  # the scalar indexes cover the rows they were built on: fold the rest in
-                log.info("built vector index %s of %s in %.1fs", built, name, time.perf_counter() - started)
-            elif action is IndexAction.REFRESH:
-                refresh_index(table)
-            return action
-
-        return self._write(name, work)
-
-    @contextmanager
-    def _table_lock(self, name: str) -> Iterator[None]:
-        """Exclusive advisory lock of one table across processes (local databases only)."""
-        if self._lock_dir is None:
-            yield
-            return
-        self._lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_dir / f"{name}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def _write(self, name: str, operation: Callable[[], T]) -> T:
         try:
-            with self._table_lock(name):
-                return _retry(operation)
+            with table_lock(self._lock_dir, name):
+                return retry_conflicts(operation)
         except VectorStoreError:
             raise
         except Exception as exc:
@@ -495,18 +463,3 @@ def _insert_or_update(table: Any, data: pa.Table) -> None:
     new = data.filter(pc.invert(known))
     if new.num_rows:
         table.add(new)
-
-
-def _retry(operation: Callable[[], T]) -> T:
-    """Run ``operation``, retrying commit conflicts with jittered exponential backoff."""
-    attempt = 0
-    while True:
-        try:
-            return operation()
-        except (OSError, RuntimeError) as exc:
-            attempt += 1
-            if attempt >= WRITE_ATTEMPTS or not _CONFLICT.search(str(exc)):
-                raise
-            delay = 0.05 * 2**attempt * (1 + random.random())
-            log.info("LanceDB commit conflict (attempt %d), retrying in %.2fs: %s", attempt, delay, exc)
-            time.sleep(delay)
