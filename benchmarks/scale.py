@@ -18,7 +18,8 @@ same process, the ratio to it.
   (fault point ``before:commit``) in the batch that would pass ``--kill-at`` of the documents, the resumed run
   that completes the index (texts embedded counted: only what the killed run did not commit), then a no-op
   rerun (0 blobs read). Peak RSS of the run's own process comes from ``getrusage`` at its exit (not for a
-  killed run), that of the process tree (with the vector index maintenance children) from ``wait4``.
+  killed run), that of the process tree (with the vector index maintenance children) from ``wait4``: the
+  larger of the run's own peak and its children's (Linux starts a child's ``ru_maxrss`` at its parent's RSS).
 
 Usage: ``python -m benchmarks.scale [--sections store,stats,jobs,github,tree] [--vectors 1000000] ...``.
 """
@@ -137,8 +138,6 @@ def bench_store(count: int, dimension: int, queries: int, store_dir: Path | None
 
 def _load_and_index(uri: str, space: ClusteredVectors, count: int, dimension: int) -> np.ndarray:
     """Bulk load ``count`` vectors, time exact search on the way, build the index; return the vectors."""
-    import resource
-
     import lance
     import lancedb
     import pyarrow as pa
@@ -189,7 +188,7 @@ def _load_and_index(uri: str, space: ClusteredVectors, count: int, dimension: in
     build = time.perf_counter() - started
     state = store.index_state(NAMESPACE)
     segments = len(segment_fragments(lance.dataset(dataset_uri(uri, table_name(NAMESPACE))), str(state.index_name)))
-    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    child_mb = store.maintenance_peak_mb  # not RUSAGE_CHILDREN: a child's ru_maxrss starts at its parent's RSS
     print(
         f"  index: {action} {state.index_name} in {build:.0f} s, {segments} segments, maintenance child peak RSS "
         f"{child_mb:.0f} MB, scalar indexes folded in (policy {IndexPolicy()})"
@@ -334,7 +333,7 @@ def _writer_rss(
             f"index {state.index_name}, {state.unindexed_rows:,} rows unindexed; search p50 "
             f"{percentile(latencies, 0.5):.0f} / p95 {percentile(latencies, 0.95):.0f} ms"
         )
-    return samples, own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, search
+    return samples, own, store.maintenance_peak_mb, search
 
 
 def _rss_mb() -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 import lance
 import pytest
 
+from lightfast_pipeline.vectorstores.lancedb_child import maintain_in_child
 from lightfast_pipeline.vectorstores.lancedb_index import (
     IndexAction,
     IndexPolicy,
@@ -133,3 +134,15 @@ def test_the_maintenance_child_imports_lance_but_not_lancedb(segmented) -> None:
     policy = json.dumps(POLICY.__dict__)
     done = subprocess.run([sys.executable, "-c", code, policy], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["none", "[]"]
+
+
+def test_the_child_reports_its_own_peak_not_its_parents(segmented) -> None:
+    """Linux carries a parent's peak RSS into a child's ``ru_maxrss`` at ``exec``: a writer holding 512 MB would
+    have every maintenance child "peak" above that. The child reads its own high-water mark instead."""
+    store, _ = segmented
+    held = bytearray(512 << 20)
+    held[::4096] = b"\x01" * len(range(0, len(held), 4096))  # touch every page: resident in this process
+    report = maintain_in_child(store.uri, table_name(NS), POLICY, optimize=True)
+    assert report.action is IndexAction.NONE
+    assert 50 < report.peak_rss_mb < 400  # Lance, Python and one small table: ~150 MB
+    del held

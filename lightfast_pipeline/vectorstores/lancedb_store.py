@@ -18,8 +18,11 @@ Correct with several writer processes, readers and a kill -9 under these conditi
 Search is exact (brute-force cosine) until a table reaches ``IndexPolicy.min_rows`` vectors; from then on an
 IVF_SQ index is built, refreshed and retrained as the table grows (``lancedb_index.py``): the writer that crosses
 a threshold starts a short-lived child process to do it and waits (``lancedb_child.py``), so the writer's own
-memory does not grow with the table (decision and figures in docs/architecture.md). A repository filter is a
-prefilter either way: only that repository's rows are ranked, and k of them are returned whenever k exist.
+memory does not grow with the table, and the child works in bounded segments (``lancedb_maintenance.py``;
+decision and figures in docs/architecture.md). The child opens ``<uri>/<table>.lance`` with Lance itself, so
+``uri`` is a directory or an object-store path (``s3://`` …), not a LanceDB Cloud ``db://`` database. A
+repository filter is a prefilter either way: only that repository's rows are ranked, and k of them are
+returned whenever k exist.
 :meth:`LanceDBVectorStore.optimize` (``lightfast store optimize``: compaction, index refresh, removal of old
 versions) should also run on a schedule: every write adds a version.
 """
@@ -177,6 +180,7 @@ class LanceDBVectorStore:
         self._read_consistency_interval = read_consistency_interval
         self._lock_dir = lock_dir_of(uri)
         self._search_tables: dict[str, tuple[tuple[int, int], Any]] = {}
+        self.maintenance_peak_mb = 0.0  # the largest own peak RSS of this store's maintenance children
 
     @property
     def cache_bytes(self) -> int:
@@ -417,6 +421,7 @@ class LanceDBVectorStore:
     def _run_child(self, name: str, **options: Any) -> IndexAction:
         """Maintain table ``name`` in a child process (``lancedb_child.py``) and log what it did."""
         report = maintain_in_child(self.uri, name, self.index_policy, **options)
+        self.maintenance_peak_mb = max(self.maintenance_peak_mb, report.peak_rss_mb)
         log.info(
             "vector index of %s: %s in a child process, %.1f s, peak RSS %.0f MB",
             name,
