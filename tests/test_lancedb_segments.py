@@ -20,7 +20,9 @@ from lightfast_pipeline.vectorstores.lancedb_child import maintain_in_child
 from lightfast_pipeline.vectorstores.lancedb_index import (
     IndexAction,
     IndexPolicy,
+    IndexState,
     fragment_groups,
+    maintenance_due,
     sample_rate_for,
     segment_cap,
     segments_to_merge,
@@ -50,6 +52,11 @@ def test_a_segment_holds_32768_rows_until_the_table_needs_more_than_eight() -> N
     policy = IndexPolicy()
     assert segment_cap(25_000, policy) == segment_cap(262_144, policy) == 32_768
     assert segment_cap(1_000_000, policy) == 125_000
+
+
+def test_an_empty_table_gets_no_index_even_when_forced() -> None:
+    assert maintenance_due(IndexState(0), IndexPolicy(), force=True) is IndexAction.NONE
+    assert maintenance_due(IndexState(1), IndexPolicy(), force=True) is IndexAction.BUILD
 
 
 def test_centroids_are_trained_on_a_bounded_sample() -> None:

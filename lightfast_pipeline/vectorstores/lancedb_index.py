@@ -86,9 +86,11 @@ def index_state(table: Any) -> IndexState:
 
 
 def maintenance_due(state: IndexState, policy: IndexPolicy, *, force: bool = False) -> IndexAction:
-    """The action a table in ``state`` needs; ``force`` builds an index whatever the size (tests, CLI)."""
+    """The action a table in ``state`` needs; ``force`` builds an index whatever the size (tests, CLI), but
+    never on an empty table (there is nothing to train the centroids on)."""
     if state.index_name is None:
-        return IndexAction.BUILD if force or state.rows >= policy.min_rows else IndexAction.NONE
+        wanted = force or state.rows >= policy.min_rows
+        return IndexAction.BUILD if wanted and state.rows > 0 else IndexAction.NONE
     if state.rows >= policy.retrain_growth * max(state.trained_rows, 1):
         return IndexAction.BUILD
     if state.unindexed_rows >= policy.refresh_unindexed or (force and state.unindexed_rows > 0):
