@@ -210,3 +210,24 @@ def test_a_document_the_catalog_lost_and_a_keyword_row_deleted_by_hand_are_named
         assert unrecorded.startswith(f"{uid}:{UNINDEXED}{path}:") and truth.missing == [unrecorded]
         assert (truth.orphaned, truth.stale, truth.keyword_missing) == ([lost.vector_id], [], [kept.vector_id])
         assert truth.ledger_drift and (truth.store, truth.ledger, truth.expected) == (2, 1, 2)
+
+
+def test_the_merge_reads_a_document_whose_blob_differs_and_leaves_out_one_the_tree_lacks(
+    runtime: Runtime, repository_id: int
+) -> None:
+    """The tree and the catalog are merged in path order: a document whose blob id differs is chunked from the
+    source again (same text: no drift), and the ledger rows of a document at a path the tree lacks are not
+    expected (stale), while the file at its old path is unknown to the catalog (missing, unrecorded)."""
+    uid, _namespace, rows = _ledger(runtime, repository_id)
+    with runtime.session() as session:
+        changed, moved = (session.get(Document, row.document_id) for row in rows)
+        changed.blob_id = "0" * 40
+        old_path, moved.path = moved.path, "zz-elsewhere.md"
+        moved_ids = [row.vector_id for row in rows if row.document_id == moved.id]
+        source = source_for(session.get(Repository, repository_id), runtime.settings)
+    for deep in (False, True):
+        truth = index_truth(runtime, repository_id, source, deep=deep)
+        (unrecorded,) = truth.unrecorded
+        assert unrecorded.startswith(f"{uid}:{UNINDEXED}{old_path}:") and truth.missing == [unrecorded]
+        assert (truth.stale, truth.orphaned, truth.keyword_missing) == (moved_ids, [], [])
+        assert truth.ledger_drift and (truth.store, truth.ledger, truth.expected) == (2, 2, 2)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 
-from lightfast_pipeline.index.digests import CHUNK, DIGEST, Listing, digest_set, digests_of, member
+import numpy as np
+
+from lightfast_pipeline.index.digests import CHUNK, DIGEST, Listing, digest_set, digests_of, member, minus, unique
 from lightfast_pipeline.index.truth import Expected, IndexTruth, compare_index, document_of
 
 A1, A2, B1 = "repo:docA:1111", "repo:docA:2222", "repo:docB:3333"
@@ -143,6 +145,15 @@ def test_digest_sets_are_sorted_unique_and_sixteen_bytes_an_id() -> None:
     assert list(digests) == sorted(digests)
     assert member(digests_of(["a", "z"]), digests).tolist() == [True, False]
     assert member(digests_of(["a"]), digest_set(())).tolist() == [False]
+
+
+def test_unique_merges_parts_and_minus_keeps_what_the_other_set_lacks() -> None:
+    parts = [np.unique(digests_of(["c", "a"])), np.unique(digests_of(["b", "a", "c"])), digests_of([])]
+    merged = unique(parts)
+    assert list(merged) == sorted(digests_of(["a", "b", "c"]))
+    assert list(unique([digests_of(["z"])])) == list(digests_of(["z"])) and unique([]).size == 0
+    assert list(minus(merged, digest_set(["b", "nowhere"]))) == sorted(digests_of(["a", "c"]))
+    assert minus(merged, digest_set(())).size == 3 and minus(digest_set(()), merged).size == 0
 
 
 def test_a_listing_names_only_the_wanted_ids_and_reads_again_only_if_it_holds_some() -> None:

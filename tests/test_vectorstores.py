@@ -165,18 +165,30 @@ def test_lancedb_table_names_are_safe_and_distinct(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["v"]
 
 
-def test_lancedb_has_id_index_and_optimize_keeps_data(tmp_path: Path) -> None:
+def test_lancedb_optimize_replaces_the_id_btree_with_a_bloom_filter_and_keeps_data(tmp_path: Path) -> None:
+    from lancedb.index import BTree
+
     vectors = LanceDBVectorStore(str(tmp_path / "v"))
     for round_ in range(3):
         vectors.upsert(NS, [record(f"id{i}", unit(1, i + round_)) for i in range(600)])
     vectors.delete(NS, [f"id{i}" for i in range(100)])
     table = vectors._db.open_table(table_name(NS))
-    assert any(index.columns == ["id"] for index in table.list_indices())
+    assert not any(index.columns == ["id"] for index in table.list_indices())  # LanceDB cannot make a bloom filter
+    table.create_index("id", config=BTree())  # what older versions made with the table
     versions_before = len(table.list_versions())
     with pytest.warns(UserWarning, match="removes every version"):
         assert len(vectors.optimize(cleanup_older_than=timedelta(0))) == 1
+    table = vectors._db.open_table(table_name(NS))
     assert len(table.list_versions()) < versions_before
+    [on_id] = [index for index in table.list_indices() if index.columns == ["id"]]
+    assert on_id.index_type == "BloomFilter"
+    assert table.index_stats(on_id.name).num_unindexed_rows == 0
+    assert "id_idx(BloomFilter)" in table.search().where(lancedb_store._id_in(["id5"])).explain_plan(True)
     assert sorted(vectors.list_ids(NS)) == sorted(f"id{i}" for i in range(100, 600))
+    assert set(vectors.fetch(NS, ["id5", "id100", "id599", "nope"])) == {"id100", "id599"}
+    vectors.upsert(NS, [record("id100", unit(2, 0)), record("id600", unit(2, 1))])  # one known, one new
+    assert vectors.count(NS) == 501
+    assert vectors.fetch(NS, ["id100"])["id100"] == pytest.approx(unit(2, 0))
 
 
 def test_lancedb_lists_every_id_across_its_read_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,8 +40,21 @@ def digests_of(values: Iterable[str]) -> np.ndarray:
 
 
 def unique(parts: list[np.ndarray]) -> np.ndarray:
-    """The sorted, unique digests of all the parts."""
-    return np.unique(np.concatenate(parts)) if parts else np.empty(0, DIGEST)
+    """The sorted, unique digests of all the parts, sorted in place (``np.unique`` copies its input twice)."""
+    merged = np.concatenate(parts) if parts else np.empty(0, DIGEST)
+    merged.sort()
+    if merged.size < 2:
+        return merged
+    first = np.empty(merged.size, bool)
+    first[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=first[1:])
+    return merged if first.all() else merged[first]
+
+
+def minus(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """The ``values`` (sorted, unique) not in ``sorted_set`` (sorted, unique), in order, by binary search: no
+    concatenated copy of both as ``np.setdiff1d`` makes."""
+    return values[~member(values, sorted_set)]
 
 
 def digest_set(values: Iterable[str]) -> np.ndarray:

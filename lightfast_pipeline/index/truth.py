@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lightfast_pipeline.index.digests import DIGEST, Listing, chunks, digests_of, member, unique
+from lightfast_pipeline.index.digests import DIGEST, Listing, chunks, digests_of, member, minus, unique
 
 FIRST_IDS = 10
 
@@ -121,14 +121,12 @@ def compare_index(
     from stale). An id gone from its source between the two reads is no longer a drift and is left out."""
     held, recorded, yielded = store.digests, ledger.digests, expected.digests
     indexed = keywords.digests if keywords is not None else recorded
-    unexpected = np.setdiff1d(recorded, yielded, assume_unique=True)
-    unrecorded = np.setdiff1d(yielded, recorded, assume_unique=True)
-    extra = np.union1d(np.setdiff1d(held, yielded, assume_unique=True), unexpected)
-    missing = np.union1d(
-        np.setdiff1d(recorded, held, assume_unique=True), np.setdiff1d(yielded, held, assume_unique=True)
-    )
-    keyword_missing = np.setdiff1d(recorded, indexed, assume_unique=True)
-    keyword_orphaned = np.setdiff1d(indexed, recorded, assume_unique=True)
+    unexpected = minus(recorded, yielded)
+    unrecorded = minus(yielded, recorded)
+    extra = np.union1d(minus(held, yielded), unexpected)  # unions of differences: small
+    missing = np.union1d(minus(recorded, held), minus(yielded, held))
+    keyword_missing = minus(recorded, indexed)
+    keyword_orphaned = minus(indexed, recorded)
     differing = np.unique(np.concatenate([extra, missing, keyword_missing, keyword_orphaned]))
     names = _names(differing, expected, (ledger, store, keywords))
     in_ledger = member(extra, recorded)

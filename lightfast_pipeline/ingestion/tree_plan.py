@@ -19,20 +19,23 @@ from lightfast_pipeline.sources.base import Source, TreeEntry
 _ROWS_PER_FETCH = 2_000
 
 
-def known_documents(session: Session, repository_id: int, store_id: int) -> Iterator[tuple[str, KnownDocument]]:
-    """``(path, KnownDocument)`` in ``index.plan.path_key`` order, fetched a few thousand rows at a time.
+def known_documents(
+    session: Session, repository_id: int, store_id: int | None = None
+) -> Iterator[tuple[str, KnownDocument]]:
+    """``(path, KnownDocument)`` in ``index.plan.path_key`` order, fetched a few thousand rows at a time (of
+    ``store_id`` only, if given).
 
     ``ORDER BY path`` compares UTF-8 bytes in SQLite's default BINARY collation; PostgreSQL is told ``COLLATE
     "C"`` (byte order in a UTF-8 database) whatever the column's collation. The rows stream from one query
     (a server-side cursor on PostgreSQL), so the session must stay open while the caller iterates.
     """
     path = Document.path.collate("C") if session.get_bind().dialect.name == "postgresql" else Document.path
-    query = (
-        select(Document.path, Document.blob_id, Document.config_hash, Document.uid)
-        .where(Document.repository_id == repository_id, Document.store_id == store_id)
-        .order_by(path)
-        .execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
+    query = select(Document.path, Document.blob_id, Document.config_hash, Document.uid).where(
+        Document.repository_id == repository_id
     )
+    if store_id is not None:
+        query = query.where(Document.store_id == store_id)
+    query = query.order_by(path).execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
     for document_path, blob_id, config_hash, uid in session.execute(query):
         yield document_path, KnownDocument(blob_id=blob_id, config_hash=config_hash, uid=uid)
 

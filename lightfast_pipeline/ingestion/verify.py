@@ -6,9 +6,10 @@ document whose blob id and chunking fingerprint equal the catalog's has, by cont
 is the hash of its bytes, chunking is deterministic), exactly the ledger's chunks; every other document is
 read and chunked to name its ids. ``deep`` reads and chunks every document (``lightfast repo verify``).
 
-Memory does not grow with strings (issue 15): the catalog's documents are held as digest arrays (40 bytes
-each), and every id set is streamed — the ledger and keyword rows in partitions, the store's listing in
-batches, the source's ids as they are derived — into 16-byte digests (:mod:`lightfast_pipeline.index.digests`).
+Memory does not grow with strings (issue 15): the tree and the catalog's documents are merged in path order
+(as a run plans), holding only the documents that differ, and every id set is streamed — the ledger and
+keyword rows in partitions, the store's listing in batches, the source's ids as they are derived — into
+16-byte digests (:mod:`lightfast_pipeline.index.digests`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from lightfast_pipeline.catalog.models import Chunk, Document, Repository, Skipp
 from lightfast_pipeline.config.detect import detect_config
 from lightfast_pipeline.config.schema import LightfastConfig
 from lightfast_pipeline.index.chunk_plan import plan_chunks
-from lightfast_pipeline.index.digests import Listing, chunks, digest_set, digests_of, member
+from lightfast_pipeline.index.digests import Listing, digest_set
 from lightfast_pipeline.index.filters import decode_text, document_kind, skip_reason_for_entry
 from lightfast_pipeline.index.parse import parse_document
-from lightfast_pipeline.index.truth import Expected, IndexTruth, compare_index
+from lightfast_pipeline.index.plan import merge_tree
+from lightfast_pipeline.index.truth import Expected, IndexTruth, compare_index, document_of
 from lightfast_pipeline.ingestion.chunk import draft_chunks
+from lightfast_pipeline.ingestion.tree_plan import known_documents
 from lightfast_pipeline.runtime import Runtime
 from lightfast_pipeline.sources.base import Source, TreeEntry
 from lightfast_pipeline.stores.store import StoreError, chunking_fingerprint
@@ -40,8 +43,6 @@ UNINDEXED = "?"
 """Prefix of the stand-in document uid of a file the source has and the catalog lacks (``?{path}``)."""
 PARTITION = 10_000
 """Catalog rows fetched at a time when streaming (a server-side cursor on PostgreSQL)."""
-UID_BATCH = 500
-"""Document ids per query when reading the uids of the documents to chunk."""
 
 
 @dataclass(frozen=True)
@@ -91,48 +92,6 @@ def _values(runtime: Runtime, statement: Select[Any]) -> Iterator[Any]:
     return (row[0] for row in _rows(runtime, statement))
 
 
-@dataclass(frozen=True)
-class _Documents:
-    """The catalog's documents of one repository as arrays in the order of their path digests (40 bytes each,
-    not a dict of strings)."""
-
-    paths: np.ndarray  # digests of the paths, sorted
-    states: np.ndarray  # digests of (blob id, config hash)
-    ids: np.ndarray  # Document.id
-
-    @classmethod
-    def read(cls, runtime: Runtime, repository_id: int) -> _Documents:
-        statement = select(Document.path, Document.blob_id, Document.config_hash, Document.id).where(
-            Document.repository_id == repository_id
-        )
-        paths, states, ids = [], [], []
-        for rows in chunks(_rows(runtime, statement)):
-            paths.append(digests_of(row[0] for row in rows))
-            states.append(_states((row[1], row[2]) for row in rows))
-            ids.append(np.fromiter((row[3] for row in rows), np.int64, len(rows)))
-        if not paths:
-            return cls(digests_of(()), digests_of(()), np.empty(0, np.int64))
-        by_path = np.concatenate(paths)
-        order = np.argsort(by_path)
-        return cls(by_path[order], np.concatenate(states)[order], np.concatenate(ids)[order])
-
-    def find(self, entries: list[TreeEntry], fingerprint: str) -> tuple[np.ndarray, np.ndarray]:
-        """For each entry, its document id (-1: none) and whether the document has the entry's blob and
-        ``fingerprint`` (its ledger chunks are then the source's)."""
-        if not self.paths.size:
-            return np.full(len(entries), -1, np.int64), np.zeros(len(entries), bool)
-        paths = digests_of(entry.path for entry in entries)
-        at = np.minimum(np.searchsorted(self.paths, paths), self.paths.size - 1)
-        known = self.paths[at] == paths
-        same = known & (self.states[at] == _states((entry.blob_id, fingerprint) for entry in entries))
-        return np.where(known, self.ids[at], -1), same
-
-
-def _states(pairs: Iterable[tuple[str, str]]) -> np.ndarray:
-    """Digests of (blob id, config hash) pairs."""
-    return digests_of(f"{blob_id}\n{config_hash}" for blob_id, config_hash in pairs)
-
-
 def model_mismatch(slug: str, model: str, configured: str) -> StoreError:
     """The error for a store whose vectors were made by another model than the configured one."""
     return StoreError(
@@ -150,33 +109,28 @@ def _indexable(entry: TreeEntry, catalog: _Catalog, config: LightfastConfig) -> 
     )
 
 
-def _uids(runtime: Runtime, document_ids: Iterable[int]) -> dict[int, str]:
-    """The uids of these catalog documents."""
-    wanted = sorted(set(document_ids))
-    uids: dict[int, str] = {}
-    with runtime.session() as session:
-        for start in range(0, len(wanted), UID_BATCH):
-            batch = wanted[start : start + UID_BATCH]
-            uids.update(session.execute(select(Document.id, Document.uid).where(Document.id.in_(batch))).tuples().all())
-    return uids
-
-
 def _sort_out(
     runtime: Runtime, catalog: _Catalog, entries: Iterable[TreeEntry], fingerprint: str, *, deep: bool
-) -> tuple[np.ndarray, dict[str, list[tuple[str, int]]]]:
-    """The ids of the documents whose ledger chunks are the source's (sorted), and the files to read and chunk:
-    blob id -> [(path, document id or -1 if the catalog has none)]."""
-    documents = _Documents.read(runtime, catalog.repository_id)
-    unchanged: list[np.ndarray] = []
-    to_read: dict[str, list[tuple[str, int]]] = {}
-    for batch in chunks(entries):
-        ids, same = documents.find(batch, fingerprint)
-        if deep:
-            same[:] = False
-        unchanged.append(ids[same])
-        for at in np.flatnonzero(~same):
-            to_read.setdefault(batch[at].blob_id, []).append((batch[at].path, int(ids[at])))
-    return (np.unique(np.concatenate(unchanged)) if unchanged else np.empty(0, np.int64)), to_read
+) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
+    """The uids of the catalog's documents whose ledger chunks are not the source's (changed or gone from the
+    tree), and the files to read and chunk: blob id -> [(path, document uid)].
+
+    The tree and the catalog's documents are merged in path order (``index.plan.merge_tree``, as a run plans),
+    so only the documents that differ are held: nothing after a run that left the index as it should be.
+    A file the catalog lacks gets the stand-in uid ``?{path}``."""
+    differing: set[str] = set()
+    to_read: dict[str, list[tuple[str, str]]] = {}
+
+    def read(path: str, blob_id: str, uid: str | None) -> None:
+        if uid is not None:
+            differing.add(uid)
+        to_read.setdefault(blob_id, []).append((path, uid or f"{UNINDEXED}{path}"))
+
+    with runtime.session() as session:
+        documents = known_documents(session, catalog.repository_id)
+        merged = merge_tree(entries, documents, {}, fingerprint, read, full=deep)
+    differing.update(document.uid for _path, document in merged.vanished)
+    return differing, to_read
 
 
 def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: bool) -> Iterator[str]:
@@ -193,18 +147,14 @@ def _expected_ids(runtime: Runtime, catalog: _Catalog, source: Source, *, deep: 
     if config is None:
         return
     entries = (entry for entry in source.tree(commit) if _indexable(entry, catalog, config))
-    kept, to_read = _sort_out(runtime, catalog, entries, chunking_fingerprint(store), deep=deep)
-    ledger = select(Chunk.vector_id, Chunk.document_id).where(Chunk.repository_id == catalog.repository_id)
-    for rows in chunks(_rows(runtime, ledger)):
-        of = np.fromiter((document_id for _vector_id, document_id in rows), np.int64, len(rows))
-        yield from (rows[at][0] for at in np.flatnonzero(member(of, kept)))
-    uids = _uids(runtime, (document for pairs in to_read.values() for _path, document in pairs if document >= 0))
+    differing, to_read = _sort_out(runtime, catalog, entries, chunking_fingerprint(store), deep=deep)
+    ledger = _values(runtime, select(Chunk.vector_id).where(Chunk.repository_id == catalog.repository_id))
+    yield from (vector_id for vector_id in ledger if document_of(vector_id) not in differing)
     for blob_id, data in source.read_blobs(list(to_read), max_bytes=config.max_file_bytes):
         text, _reason = decode_text(data)
         if text is None:
             continue
-        for path, document in to_read[blob_id]:
-            uid = uids.get(document, f"{UNINDEXED}{path}")
+        for path, uid in to_read[blob_id]:
             parsed = parse_document(path, text)
             drafts = draft_chunks(document_kind(path), parsed.title, parsed.body, store, runtime.embedder.count_tokens)
             yield from plan_chunks(catalog.repository_uid, uid, drafts, {}, lambda _hash: None).vector_ids

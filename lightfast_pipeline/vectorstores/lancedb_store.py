@@ -4,11 +4,12 @@ Correct with several writer processes, readers and a kill -9 under these conditi
 
 - every write of a table (append, merge_insert, delete, index creation, optimize) holds an exclusive ``flock``
   on ``<uri>/_locks/<table>.lock``. Measured with lancedb 0.40: two processes ``merge_insert``-ing the same
-  ids in commits of 500 left 3,945 rows for 3,000 ids even with the BTREE index on ``id``; with the lock,
+  ids in commits of 500 left 3,945 rows for 3,000 ids even with a BTREE index on ``id``; with the lock,
   0 duplicates and a faster run (no commit conflicts). The OS drops the lock of a killed process. Remote
   URIs (``s3://`` …) get no lock: use them with one writer per namespace;
-- a BTREE index on ``id`` created with the table (an upsert's probe of its ids, ``IN`` deletes), and a
-  BITMAP index on ``repository`` (the repository filter reads its rows from the bitmap, not a column scan);
+- a BITMAP index on ``repository`` created with the table (the repository filter reads its rows from the
+  bitmap, not a column scan), and a bloom filter on ``id`` made by the first index maintenance (an upsert's
+  probe of its ids, ``IN`` deletes and fetches; ``lancedb_maintenance.py``);
 - ids unique inside one write (LanceDB would insert a repeated id twice); an upsert appends the ids the table
   lacks and merges only the others, its probe of the ids and its commits under one lock (``_insert_or_update``);
   large batches, and a retry with backoff on commit conflicts (e.g. beside a concurrent ``optimize``);
@@ -79,7 +80,7 @@ LIST_BATCH = 10_000  # ids read at a time by list_ids
 # malloc heap stayed flat (README "What grows while batches are written").
 WRITER_INDEX_CACHE_BYTES = 2 << 20
 WRITER_METADATA_CACHE_BYTES = 2 << 20
-SCALAR_INDEXED = ("id", "repository")  # BTREE on id, BITMAP on repository (_scalar_index_config)
+SCALAR_INDEXED = ("repository",)  # BITMAP; the id index is the maintenance child's (lancedb_maintenance.py)
 
 
 def table_name(namespace: str) -> str:
@@ -117,13 +118,6 @@ def _where(where: Mapping[str, str] | None) -> str | None:
         return None
     check_filter(where)
     return " AND ".join(f"{field} = {sql_string(str(value))}" for field, value in sorted(where.items()))
-
-
-def _scalar_index_config(column: str) -> Any:
-    """BTREE for ``id`` (unique values), BITMAP for ``repository`` (a few values, each on many rows)."""
-    from lancedb.index import Bitmap, BTree
-
-    return BTree() if column == "id" else Bitmap()
 
 
 def _row(record: VectorRecord) -> dict[str, Any]:
@@ -256,21 +250,23 @@ class LanceDBVectorStore:
         return table
 
     def _ensure_scalar_indexes(self, table: Any) -> None:
-        """Create the table's scalar indexes unless present (under the table lock: others may race).
+        """Create the table's BITMAP on ``repository`` unless present (under the table lock: others may race).
 
-        BTREE on ``id`` (an upsert's probe of its ids, ``IN`` deletes and fetches); BITMAP on ``repository``, the
-        column of the repository filter: a filtered search reads the matching row ids from the bitmap instead of
-        scanning the column of every row (few distinct values: one bitmap each). Rows written since an index
-        was last updated are scanned beside it until ``optimize`` folds them in, so filters stay exact.
+        It is the column of the repository filter: a filtered search reads the matching row ids from the bitmap
+        instead of scanning the column of every row (few distinct values: one bitmap each). Rows written since
+        an index was last updated are scanned beside it until maintenance folds them in, so filters stay exact.
+        The index on ``id`` is a bloom filter, which LanceDB cannot create: the maintenance child makes it
+        (``lancedb_maintenance.py``); until then an id lookup scans the column (fewer than ``min_rows`` rows).
         """
         missing = self._missing_scalar_indexes(table)
         if not missing:
             return
+        from lancedb.index import Bitmap
+
         with table_lock(self._lock_dir, table.name):
             for column in self._missing_scalar_indexes(table):
                 try:
-                    config = _scalar_index_config(column)
-                    retry_conflicts(lambda column=column, config=config: table.create_index(column, config=config))
+                    retry_conflicts(lambda column=column: table.create_index(column, config=Bitmap()))
                 except RuntimeError as exc:
                     if "already exists" not in str(exc):
                         raise VectorStoreError(f"cannot index column {column} of table {table.name}: {exc}") from exc
@@ -443,7 +439,7 @@ class LanceDBVectorStore:
 
 def _rows_by_id(table: Any, ids: Sequence[str], columns: list[str]) -> Iterator[pa.Table]:
     """The ``columns`` of the rows whose id is in ``ids`` (those that exist), ``DELETE_BATCH`` ids a query (the
-    BTREE on ``id`` answers each)."""
+    bloom filter on ``id`` narrows each to the zones of rows that may hold its ids)."""
     for start in range(0, len(ids), DELETE_BATCH):
         predicate = _id_in(ids[start : start + DELETE_BATCH])
         yield table.search().where(predicate).select(columns).limit(None).to_arrow()
@@ -452,12 +448,15 @@ def _rows_by_id(table: Any, ids: Sequence[str], columns: list[str]) -> Iterator[
 def _insert_or_update(table: Any, data: pa.Table) -> None:
     """Append the rows whose id the table lacks and merge the others in (under the caller's table lock).
 
-    ``merge_insert`` alone took memory that grew with the rows the BTREE on ``id`` does not cover yet (up to
+    ``merge_insert`` alone took memory that grew with the rows a BTREE on ``id`` did not cover yet (up to
     ``IndexPolicy.refresh_unindexed``, then the index is refreshed): peak +54 to +73 MB an upsert of 300 rows
     at 10,000 unindexed, at 30,000 or 250,000 rows; without the index (``use_index(False)``) it grows with the
-    table (+53 MB at 250,000). Probing the ids (``id IN``, the same index) and appending took +4 to +7 MB
-    (README "What grows while batches are written"). A run writes new ids; ids already there (a run resumed
-    after a kill, a repair) still go through ``merge_insert``, so an id is never written twice.
+    table (+53 MB at 250,000). Probing the ids (``id IN``) and appending took +4 to +7 MB at 30,000 rows
+    (README "What grows while batches are written"), but the BTREE probe grew with the table: 300 new ids
+    fall in as many of its pages, loaded at once (+22 to +35 MB at 250,000 rows). The bloom filter that
+    replaced it answers the same probe in +1 MB (``lancedb_maintenance.py``). A run writes new ids; ids
+    already there (a run resumed after a kill, a repair) still go through ``merge_insert``, so an id is never
+    written twice.
     """
     ids = data.column("id")
     existing = [found for rows in _rows_by_id(table, ids.to_pylist(), ["id"]) for found in rows["id"].to_pylist()]
