@@ -79,11 +79,14 @@ def ingest(
 
 def assert_store_equals_ledger(runtime: Runtime, repository_id: int) -> int:
     """The store holds exactly the ledger's ids, which are exactly the chunks the source yields at the ingested
-    commit (every document read and chunked again); returns how many."""
+    commit (every document read and chunked again); the run's own check (only differing documents read) agrees.
+    Returns how many."""
     with runtime.session() as session:
         source = source_for(session.get(Repository, repository_id), runtime.settings)
     truth = index_truth(runtime, repository_id, source, deep=True)
     assert truth.ok, truth.describe()
+    quick = index_truth(runtime, repository_id, source)
+    assert quick.ok and quick.expected == truth.expected, quick.describe()
     return truth.ledger
 
 
